@@ -1,0 +1,1 @@
+//! Broker and topic settings with Kafka's names and defaults.

@@ -1,0 +1,1 @@
+//! Replication (openraft glue). Filled by the replication issue; see ARCHITECTURE.md.
