@@ -429,3 +429,14 @@ def api_versions_v0(sock, correlation_id=1):
         versions[key] = (lo, hi)
         pos += 6
     return error_code, versions
+
+
+def watermarks(bootstrap, topic, partition):
+    """(low, high) for one partition, asked of the broker (ListOffsets earliest and latest)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(consumer_config(bootstrap))
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
+    finally:
+        consumer.close()
