@@ -329,9 +329,10 @@ def consumer_config(bootstrap, **extra):
     return config
 
 
-def read_partitions(bootstrap, topic, partitions, start_offsets=None, timeout_s=60, **extra):
+def read_partitions(bootstrap, topic, partitions, start_offsets=None, timeout_s=60, project=None, **extra):
     """Reads each partition with assign() from its start offset (default: beginning) to the high watermark
-    it has when reading starts. Returns {partition: [Message, ...]} in offset order."""
+    it has when reading starts. Returns {partition: [project(Message), ...]} in offset order (project
+    defaults to keeping the Message)."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     consumer = Consumer(consumer_config(bootstrap, **extra))
@@ -357,7 +358,7 @@ def read_partitions(bootstrap, topic, partitions, start_offsets=None, timeout_s=
                             done.add(msg.partition())
                         continue
                     raise AssertionError(f"consume error on {topic}: {err}")
-                out[msg.partition()].append(msg)
+                out[msg.partition()].append(project(msg) if project else msg)
                 if msg.offset() + 1 >= ends[msg.partition()]:
                     done.add(msg.partition())
         return out

@@ -93,9 +93,9 @@ def test_create_topic_validate_only_does_not_create_it(broker):
 @pytest.mark.parametrize(
     "name, config, error_code",
     [
-        ("bad/name", {}, KafkaError.INVALID_TOPIC_EXCEPTION),
-        ("a" * 250, {}, KafkaError.INVALID_TOPIC_EXCEPTION),
-        (".", {}, KafkaError.INVALID_TOPIC_EXCEPTION),
+        ("bad/name", {}, KafkaError.TOPIC_EXCEPTION),
+        ("a" * 250, {}, KafkaError.TOPIC_EXCEPTION),
+        (".", {}, KafkaError.TOPIC_EXCEPTION),
         (None, {"retention.ms": "abc"}, KafkaError.INVALID_CONFIG),
         (None, {"cleanup.policy": "sideways"}, KafkaError.INVALID_CONFIG),
         (None, {"no.such.config": "1"}, KafkaError.INVALID_CONFIG),
