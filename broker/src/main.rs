@@ -1,1 +1,175 @@
-fn main() {}
+//! The `riffle` binary: `riffle serve` runs a broker.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use riffle_broker::server;
+use riffle_broker::state::Broker;
+use riffle_config::{parse_override, BrokerConfig};
+
+#[derive(Parser)]
+#[command(name = "riffle", version, about = "A Kafka-protocol-compatible broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker (like kafka-server-start.sh).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// A Kafka `server.properties` or a `riffle.toml`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The config file may also be given positionally, as kafka-server-start.sh takes it.
+    #[arg(value_name = "FILE", conflicts_with = "config")]
+    config_positional: Option<PathBuf>,
+    /// Set a Kafka property, e.g. `--override listeners=PLAINTEXT://127.0.0.1:19092`.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RIFFLE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let mut overrides = Vec::with_capacity(args.overrides.len());
+    for o in &args.overrides {
+        match parse_override(o) {
+            Ok(kv) => overrides.push(kv),
+            Err(e) => {
+                eprintln!("riffle: --override {o}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let file = args.config.or(args.config_positional);
+    let (config, warnings) = match BrokerConfig::load(file.as_deref(), &overrides, std::env::vars())
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("riffle: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in warnings {
+        tracing::warn!("{}", w.0);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("riffle: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("riffle: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    let listeners: Vec<_> = config
+        .listeners
+        .iter()
+        .filter(|l| l.name != "CONTROLLER")
+        .cloned()
+        .collect();
+    anyhow::ensure!(!listeners.is_empty(), "`listeners` has no client listener");
+    let retention_check =
+        Duration::from_millis(config.log_retention_check_interval_ms.max(100) as u64);
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        let addr = format!("{}:{}", l.host, l.port);
+        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {addr} (listeners={}://{addr}): {e}",
+                l.name
+            )
+        })?;
+        tracing::info!(listener = %l.name, %addr, cluster_id = %broker.cluster_id, node_id = broker.node_id, "riffle is serving");
+        tasks.spawn(server::serve(broker.clone(), listener));
+    }
+    let b = broker.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(retention_check);
+        loop {
+            tick.tick().await;
+            let b = b.clone();
+            let _ = tokio::task::spawn_blocking(move || b.apply_retention()).await;
+        }
+    });
+    tokio::select! {
+        r = tasks.join_next() => {
+            if let Some(Ok(Err(e))) = r {
+                return Err(anyhow::anyhow!("listener failed: {e}"));
+            }
+        }
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+        }
+    }
+    shutdown(&broker).await;
+    Ok(())
+}
+
+/// Makes everything appended durable before exit (matters with `log.durability=pagecache`).
+async fn shutdown(broker: &Arc<Broker>) {
+    for t in broker.topics() {
+        let parts = t.partitions.read().clone();
+        for p in parts {
+            let end = p.log.log_end_offset();
+            if let Err(e) = broker.commit_to(&p, end).await {
+                tracing::error!(topic = %t.name, partition = p.index, "flush on shutdown failed: {e}");
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,161 @@
+//! Fetch (key 1) for consumers: batches as stored, never above the high watermark, bounded by
+//! `max_bytes` and `partition_max_bytes` (but at least one batch, KIP-74), long-polling until
+//! `min_bytes` are available or `max_wait_ms` passes, woken when a high watermark moves.
+//!
+//! Fetch sessions (KIP-227): Riffle declines to create sessions (answers session id 0), which
+//! the protocol allows; clients then keep sending full fetch requests. An incremental request
+//! for a session id we never issued gets `FETCH_SESSION_ID_NOT_FOUND`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
+use riffle_storage::StorageError;
+
+use super::Reply;
+use crate::errors::storage_error_code;
+use crate::state::Broker;
+
+/// Longest long-poll we honour, whatever the client asks.
+pub const FETCH_WAIT_MS_MAX: i32 = 30_000;
+
+fn partition_error(index: i32, code: i16) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(code)
+        .with_high_watermark(-1)
+        .with_records(Some(Bytes::new()))
+}
+
+/// Reads every requested partition once; returns the response and the bytes it carries.
+fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchResponse, usize, bool) {
+    let mut total = 0usize;
+    let max_bytes = if version >= 3 {
+        req.max_bytes.max(0) as usize
+    } else {
+        usize::MAX
+    };
+    let mut saw_error = false;
+    let mut responses = Vec::with_capacity(req.topics.len());
+    for ft in &req.topics {
+        let topic = if ft.topic.0.is_empty() && !ft.topic_id.is_nil() {
+            broker.topic_by_id(ft.topic_id)
+        } else {
+            broker.topic(ft.topic.0.as_str())
+        };
+        let mut partitions = Vec::with_capacity(ft.partitions.len());
+        for fp in &ft.partitions {
+            let Some(p) = topic.as_ref().and_then(|t| t.partition(fp.partition)) else {
+                saw_error = true;
+                partitions.push(partition_error(
+                    fp.partition,
+                    ResponseError::UnknownTopicOrPartition.code(),
+                ));
+                continue;
+            };
+            // KIP-320: a client ahead of or behind our leader epoch is told so.
+            if fp.current_leader_epoch >= 0 && fp.current_leader_epoch != p.leader_epoch {
+                saw_error = true;
+                let code = if fp.current_leader_epoch > p.leader_epoch {
+                    ResponseError::UnknownLeaderEpoch.code()
+                } else {
+                    ResponseError::FencedLeaderEpoch.code()
+                };
+                partitions.push(partition_error(fp.partition, code));
+                continue;
+            }
+            let hw = p.high_watermark();
+            let budget =
+                (fp.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
+            // KIP-74: the first non-empty partition may exceed the budget by one batch.
+            let budget = if total == 0 { budget.max(1) } else { budget };
+            let mut pd = PartitionData::default()
+                .with_partition_index(fp.partition)
+                .with_high_watermark(hw)
+                .with_last_stable_offset(hw)
+                .with_log_start_offset(p.log.log_start_offset());
+            if budget == 0 {
+                pd.records = Some(Bytes::new());
+                partitions.push(pd);
+                continue;
+            }
+            match p
+                .log
+                .read(fp.fetch_offset, budget.min(u32::MAX as usize) as u32, hw)
+            {
+                Ok(r) => {
+                    total += r.bytes.len();
+                    pd.log_start_offset = r.log_start_offset;
+                    pd.records = Some(r.bytes);
+                }
+                Err(e @ StorageError::OffsetOutOfRange { .. }) => {
+                    saw_error = true;
+                    pd.error_code = storage_error_code(&e);
+                    pd.records = Some(Bytes::new());
+                }
+                Err(e) => {
+                    tracing::error!(topic = %p.topic, partition = p.index, "fetch read failed: {e}");
+                    saw_error = true;
+                    pd.error_code = storage_error_code(&e);
+                    pd.records = Some(Bytes::new());
+                }
+            }
+            partitions.push(pd);
+        }
+        responses.push(
+            FetchableTopicResponse::default()
+                .with_topic(ft.topic.clone())
+                .with_topic_id(ft.topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    (
+        FetchResponse::default().with_responses(responses),
+        total,
+        saw_error,
+    )
+}
+
+pub fn handle(broker: Arc<Broker>, version: i16, req: FetchRequest) -> Reply {
+    if req.replica_id.0 >= 0 {
+        // Follower fetches arrive with replication; there are no followers yet.
+        return Reply::Now(ResponseKind::Fetch(
+            FetchResponse::default().with_error_code(ResponseError::NotLeaderOrFollower.code()),
+        ));
+    }
+    if version >= 7 {
+        if req.session_id != 0 {
+            return Reply::Now(ResponseKind::Fetch(
+                FetchResponse::default()
+                    .with_error_code(ResponseError::FetchSessionIdNotFound.code()),
+            ));
+        }
+        if req.session_epoch > 0 {
+            return Reply::Now(ResponseKind::Fetch(
+                FetchResponse::default()
+                    .with_error_code(ResponseError::InvalidFetchSessionEpoch.code()),
+            ));
+        }
+    }
+    Reply::Later(Box::pin(async move {
+        let wait = Duration::from_millis(req.max_wait_ms.clamp(0, FETCH_WAIT_MS_MAX) as u64);
+        let deadline = tokio::time::Instant::now() + wait;
+        let min_bytes = req.min_bytes.max(0) as usize;
+        loop {
+            let notified = broker.hw_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (resp, total, saw_error) = read_once(&broker, version, &req);
+            if total >= min_bytes || saw_error || tokio::time::Instant::now() >= deadline {
+                return ResponseKind::Fetch(resp);
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }))
+}

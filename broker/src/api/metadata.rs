@@ -1,0 +1,134 @@
+//! Metadata (key 3): brokers, cluster id, controller and per-topic partition leadership.
+//! Unknown topics are `UNKNOWN_TOPIC_OR_PARTITION` unless `auto.create.topics.enable` is on
+//! and the request allows it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use uuid::Uuid;
+
+use super::str_bytes;
+use crate::state::{validate_topic_name, Broker, Topic, TopicError};
+
+/// The host and port clients should use for this broker.
+pub fn advertised_endpoint(broker: &Broker) -> (String, i32) {
+    let cfg = broker.config.read();
+    let l = cfg
+        .advertised_listeners
+        .iter()
+        .find(|l| l.name != "CONTROLLER")
+        .or_else(|| cfg.advertised_listeners.first());
+    match l {
+        Some(l) => (l.host.clone(), i32::from(l.port)),
+        None => ("127.0.0.1".to_string(), 9092),
+    }
+}
+
+pub fn topic_metadata(broker: &Broker, t: &Topic) -> MetadataResponseTopic {
+    let partitions = t
+        .partitions
+        .read()
+        .iter()
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p.index)
+                .with_leader_id(BrokerId(broker.node_id))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(vec![BrokerId(broker.node_id)])
+                .with_isr_nodes(vec![BrokerId(broker.node_id)])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(t.name.clone()))))
+        .with_topic_id(t.id)
+        .with_is_internal(t.internal)
+        .with_partitions(partitions)
+}
+
+fn error_topic(name: Option<TopicName>, id: Uuid, code: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(name)
+        .with_topic_id(id)
+        .with_error_code(code)
+}
+
+/// Creates `name` with the broker's defaults if auto-creation is on.
+pub fn auto_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, TopicError> {
+    let (partitions, rf) = {
+        let cfg = broker.config.read();
+        (cfg.num_partitions, cfg.default_replication_factor)
+    };
+    match broker.create_topic(name, partitions, rf, BTreeMap::new()) {
+        Err(TopicError::AlreadyExists(_)) => broker
+            .topic(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string())),
+        other => other,
+    }
+}
+
+pub fn handle(broker: &Broker, version: i16, req: MetadataRequest) -> MetadataResponse {
+    let (host, port) = advertised_endpoint(broker);
+    let auto_create_enabled = broker.config.read().auto_create_topics_enable;
+    let allow_auto = auto_create_enabled && (version < 4 || req.allow_auto_topic_creation);
+    let topics = match req.topics {
+        None => broker
+            .topics()
+            .iter()
+            .map(|t| topic_metadata(broker, t))
+            .collect(),
+        Some(list) if list.is_empty() && version == 0 => broker
+            .topics()
+            .iter()
+            .map(|t| topic_metadata(broker, t))
+            .collect(),
+        Some(list) => list
+            .into_iter()
+            .map(|rt| match rt.name {
+                Some(name) => {
+                    let n = name.0.as_str();
+                    match broker.topic(n) {
+                        Some(t) => topic_metadata(broker, &t),
+                        None if validate_topic_name(n).is_err() => error_topic(
+                            Some(name.clone()),
+                            Uuid::nil(),
+                            ResponseError::InvalidTopicException.code(),
+                        ),
+                        None if allow_auto => match auto_create(broker, n) {
+                            Ok(t) => topic_metadata(broker, &t),
+                            Err(e) => {
+                                tracing::warn!(topic = n, "auto-create failed: {e}");
+                                error_topic(
+                                    Some(name.clone()),
+                                    Uuid::nil(),
+                                    ResponseError::UnknownTopicOrPartition.code(),
+                                )
+                            }
+                        },
+                        None => error_topic(
+                            Some(name.clone()),
+                            Uuid::nil(),
+                            ResponseError::UnknownTopicOrPartition.code(),
+                        ),
+                    }
+                }
+                None => match broker.topic_by_id(rt.topic_id) {
+                    Some(t) => topic_metadata(broker, &t),
+                    None => error_topic(None, rt.topic_id, ResponseError::UnknownTopicId.code()),
+                },
+            })
+            .collect(),
+    };
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(broker.node_id))
+            .with_host(str_bytes(host))
+            .with_port(port)])
+        .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
+        .with_controller_id(BrokerId(broker.node_id))
+        .with_topics(topics)
+}

@@ -1,0 +1,62 @@
+//! OffsetForLeaderEpoch (key 23): the end offset of a leader epoch, so consumers detect log
+//! truncation after a leader change (KIP-320).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+use crate::state::Broker;
+
+pub fn handle(
+    broker: &Broker,
+    _version: i16,
+    req: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = broker.topic(t.topic.0.as_str());
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|op| {
+                    let r = EpochEndOffset::default()
+                        .with_partition(op.partition)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1);
+                    let Some(p) = topic.as_ref().and_then(|t| t.partition(op.partition)) else {
+                        return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    if op.current_leader_epoch >= 0 && op.current_leader_epoch != p.leader_epoch {
+                        let code = if op.current_leader_epoch > p.leader_epoch {
+                            ResponseError::UnknownLeaderEpoch.code()
+                        } else {
+                            ResponseError::FencedLeaderEpoch.code()
+                        };
+                        return r.with_error_code(code);
+                    }
+                    if op.leader_epoch == p.leader_epoch {
+                        // The current epoch ends at the log end (what a consumer may read up
+                        // to is bounded by the high watermark).
+                        return r
+                            .with_leader_epoch(p.leader_epoch)
+                            .with_end_offset(p.high_watermark());
+                    }
+                    match p.log.end_offset_for_epoch(op.leader_epoch) {
+                        Some((epoch, end)) => r
+                            .with_leader_epoch(epoch)
+                            .with_end_offset(end.min(p.high_watermark())),
+                        None => r,
+                    }
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}

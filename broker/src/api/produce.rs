@@ -1,0 +1,269 @@
+//! Produce (key 0): validate each partition's record batch (magic 2, CRC32C, sizes, counts,
+//! producer sequence), append it to the partition log, and answer once it is durable
+//! (acks=1 and acks=-1: single node, so both mean "on this node's disk"); acks=0 gets no
+//! answer. v0–v2 are advertised (older librdkafka picks its compression path from the
+//! minimum) but answered with UNSUPPORTED_VERSION, as Kafka 4 does.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use riffle_config::TimestampType;
+use riffle_protocol::batch::{set_log_append_time, BatchError, BatchIter};
+
+use super::{str_bytes, Reply};
+use crate::errors::{batch_error_code, storage_error_code};
+use crate::producer_state::{last_sequence, SequenceCheck};
+use crate::state::{now_ms, Broker, Partition};
+
+/// Replicas in sync for a partition (single node: the leader alone).
+const ISR_SIZE: i32 = 1;
+
+fn error_partition(index: i32, code: i16, message: Option<String>) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code)
+        .with_base_offset(-1)
+        .with_error_message(message.map(str_bytes))
+}
+
+struct Pending {
+    topic: usize,
+    partition: usize,
+    log: Arc<Partition>,
+    end_offset: i64,
+}
+
+/// Validates the records of one partition of a produce request: exactly one v2 batch with a
+/// good CRC whose header is consistent. Returns Kafka's error code and a message on failure.
+/// On success returns the batch's producer id, producer epoch, base sequence and record count.
+fn validate(records: &[u8], max_message_bytes: i32) -> Result<(i64, i16, i32, i32), (i16, String)> {
+    if records.len() > max_message_bytes.max(0) as usize {
+        return Err((
+            ResponseError::MessageTooLarge.code(),
+            format!(
+                "record batch of {} bytes exceeds max.message.bytes {max_message_bytes}",
+                records.len()
+            ),
+        ));
+    }
+    let mut iter = BatchIter::new(records);
+    let batch = match iter.next() {
+        None => {
+            return Err((
+                ResponseError::InvalidRecord.code(),
+                "no record batch".into(),
+            ));
+        }
+        Some(Err(e)) => return Err((batch_error_code(&e), e.to_string())),
+        Some(Ok(b)) => b,
+    };
+    if iter.next().is_some() {
+        return Err((
+            ResponseError::InvalidRecord.code(),
+            "produce v3+ carries exactly one record batch per partition".into(),
+        ));
+    }
+    batch
+        .verify_crc()
+        .map_err(|e: BatchError| (batch_error_code(&e), e.to_string()))?;
+    if batch.record_count() < 1 || batch.record_count() != batch.last_offset_delta() + 1 {
+        return Err((
+            ResponseError::InvalidRecord.code(),
+            format!(
+                "record count {} does not match last offset delta {}",
+                batch.record_count(),
+                batch.last_offset_delta()
+            ),
+        ));
+    }
+    if batch.is_control() {
+        return Err((
+            ResponseError::InvalidRecord.code(),
+            "clients may not write control batches".into(),
+        ));
+    }
+    if batch.compression().is_none() {
+        return Err((
+            ResponseError::InvalidRecord.code(),
+            format!(
+                "unknown compression codec in attributes {:#x}",
+                batch.attributes()
+            ),
+        ));
+    }
+    Ok((
+        batch.producer_id(),
+        batch.producer_epoch(),
+        batch.base_sequence(),
+        batch.record_count(),
+    ))
+}
+
+pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Reply {
+    let acks = req.acks;
+    let mut response = ProduceResponse::default();
+    let mut pending: Vec<Pending> = vec![];
+    let request_error = if version < 3 {
+        Some((
+            ResponseError::UnsupportedVersion.code(),
+            "produce v0-v2 are not supported".to_string(),
+        ))
+    } else if req.transactional_id.is_some() {
+        Some((
+            ResponseError::TransactionalIdAuthorizationFailed.code(),
+            "transactions are not supported yet".to_string(),
+        ))
+    } else if !matches!(acks, -1..=1) {
+        Some((
+            ResponseError::InvalidRequiredAcks.code(),
+            format!("acks must be -1, 0 or 1, got {acks}"),
+        ))
+    } else {
+        None
+    };
+    for (ti, td) in req.topic_data.into_iter().enumerate() {
+        let topic = broker.topic(td.name.0.as_str());
+        let mut tr = TopicProduceResponse::default().with_name(td.name.clone());
+        for (pi, pd) in td.partition_data.into_iter().enumerate() {
+            if let Some((code, msg)) = &request_error {
+                tr.partition_responses
+                    .push(error_partition(pd.index, *code, Some(msg.clone())));
+                continue;
+            }
+            let Some((topic, partition)) = topic
+                .as_ref()
+                .and_then(|t| t.partition(pd.index).map(|p| (t, p)))
+            else {
+                tr.partition_responses.push(error_partition(
+                    pd.index,
+                    ResponseError::UnknownTopicOrPartition.code(),
+                    None,
+                ));
+                continue;
+            };
+            let (max_message_bytes, min_isr, log_append_time) = {
+                let tc = topic.config.read();
+                (
+                    tc.max_message_bytes,
+                    tc.min_insync_replicas,
+                    tc.message_timestamp_type == TimestampType::LogAppendTime,
+                )
+            };
+            if acks == -1 && ISR_SIZE < min_isr {
+                tr.partition_responses.push(error_partition(
+                    pd.index,
+                    ResponseError::NotEnoughReplicas.code(),
+                    Some(format!(
+                        "{ISR_SIZE} in-sync replicas, min.insync.replicas is {min_isr}"
+                    )),
+                ));
+                continue;
+            }
+            let records = pd.records.unwrap_or_default();
+            let (pid, epoch, first_seq, count) = match validate(&records, max_message_bytes) {
+                Ok(h) => h,
+                Err((code, msg)) => {
+                    tracing::debug!(topic = %topic.name, partition = pd.index, "produce rejected: {msg}");
+                    tr.partition_responses
+                        .push(error_partition(pd.index, code, Some(msg)));
+                    continue;
+                }
+            };
+            let last_seq = last_sequence(first_seq, count);
+            let mut writer = partition.writer.lock().await;
+            let now = now_ms();
+            let outcome = match writer.check(pid, epoch, first_seq, last_seq) {
+                SequenceCheck::Accept => {
+                    let mut data = BytesMut::from(&records[..]);
+                    if log_append_time {
+                        set_log_append_time(&mut data, now);
+                    }
+                    let log = partition.log.clone();
+                    let epoch_leader = partition.leader_epoch;
+                    match tokio::task::block_in_place(|| log.append(&mut data, epoch_leader, now)) {
+                        Ok(info) => {
+                            writer.record(
+                                pid,
+                                epoch,
+                                first_seq,
+                                last_seq,
+                                info.base_offset,
+                                info.last_offset,
+                            );
+                            Ok((info.base_offset, info.log_end_offset))
+                        }
+                        Err(e) => {
+                            tracing::error!(topic = %topic.name, partition = pd.index, "append failed: {e}");
+                            Err((storage_error_code(&e), Some(e.to_string())))
+                        }
+                    }
+                }
+                SequenceCheck::Duplicate {
+                    base_offset,
+                    last_offset,
+                } => Ok((base_offset, last_offset + 1)),
+                SequenceCheck::InvalidProducerEpoch => {
+                    Err((ResponseError::InvalidProducerEpoch.code(), None))
+                }
+                SequenceCheck::OutOfOrderSequence => Err((
+                    ResponseError::OutOfOrderSequenceNumber.code(),
+                    Some(format!(
+                        "sequence {first_seq} of producer {pid} does not follow the last one"
+                    )),
+                )),
+                SequenceCheck::UnknownProducerId => {
+                    Err((ResponseError::UnknownProducerId.code(), None))
+                }
+            };
+            drop(writer);
+            match outcome {
+                Ok((base_offset, end_offset)) => {
+                    tr.partition_responses.push(
+                        PartitionProduceResponse::default()
+                            .with_index(pd.index)
+                            .with_base_offset(base_offset)
+                            .with_log_append_time_ms(if log_append_time { now } else { -1 })
+                            .with_log_start_offset(partition.log.log_start_offset()),
+                    );
+                    pending.push(Pending {
+                        topic: ti,
+                        partition: pi,
+                        log: partition,
+                        end_offset,
+                    });
+                }
+                Err((code, msg)) => tr
+                    .partition_responses
+                    .push(error_partition(pd.index, code, msg)),
+            }
+        }
+        response.responses.push(tr);
+    }
+    if acks == 0 {
+        // No answer, but the data must still become durable and visible.
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            for p in pending {
+                if let Err(e) = broker.commit_to(&p.log, p.end_offset).await {
+                    tracing::error!(topic = %p.log.topic, partition = p.log.index, "flush failed: {e}");
+                }
+            }
+        });
+        return Reply::None;
+    }
+    let broker = broker.clone();
+    Reply::Later(Box::pin(async move {
+        for p in pending {
+            if let Err(e) = broker.commit_to(&p.log, p.end_offset).await {
+                tracing::error!(topic = %p.log.topic, partition = p.log.index, "flush failed: {e}");
+                let pr = &mut response.responses[p.topic].partition_responses[p.partition];
+                pr.error_code = storage_error_code(&e);
+                pr.base_offset = -1;
+            }
+        }
+        ResponseKind::Produce(response)
+    }))
+}

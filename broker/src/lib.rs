@@ -1,0 +1,8 @@
+//! The Riffle broker: tokio listeners, one handler per Kafka API, topic and producer state,
+//! and the mapping from internal errors to Kafka error codes.
+
+pub mod api;
+pub mod errors;
+pub mod producer_state;
+pub mod server;
+pub mod state;

@@ -1,0 +1,637 @@
+//! Broker state: topics, partitions (each a storage log with its high watermark and producer
+//! state), the producer-id allocator, and the metadata file that makes them survive a restart.
+//!
+//! Single-node for now; the replication issue moves topic metadata into the controller Raft
+//! group and the high watermark to the partition group's commit index.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use riffle_config::{BrokerConfig, TopicConfig};
+use riffle_storage::{Durability, LogConfig, PartitionLog};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::producer_state::{last_sequence, ProducerStateMap};
+
+/// Name of the metadata file in the first log directory.
+pub const META_FILE: &str = "riffle-meta.json";
+/// Producer ids are handed out from blocks reserved durably in the metadata file.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+/// Kafka's longest legal topic name.
+pub const TOPIC_NAME_LENGTH_MAX: usize = 249;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("topic '{0}' already exists")]
+    AlreadyExists(String),
+    #[error("topic '{0}' does not exist")]
+    Unknown(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("storage: {0}")]
+    Storage(#[from] riffle_storage::StorageError),
+    #[error("metadata file: {0}")]
+    Meta(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MetaFile {
+    version: u32,
+    cluster_id: String,
+    node_id: i32,
+    producer_id_block_end: i64,
+    topics: Vec<TopicMeta>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TopicMeta {
+    name: String,
+    id: Uuid,
+    partitions: i32,
+    replication_factor: i16,
+    configs: BTreeMap<String, String>,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    pub log: Arc<PartitionLog>,
+    /// The leader epoch (the Raft term once replication lands).
+    pub leader_epoch: i32,
+    high_watermark: AtomicI64,
+    /// Serialises appends and holds the idempotent-producer state.
+    pub writer: tokio::sync::Mutex<ProducerStateMap>,
+}
+
+impl Partition {
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    fn advance_high_watermark(&self, offset: i64) -> bool {
+        self.high_watermark.fetch_max(offset, Ordering::AcqRel) < offset
+    }
+}
+
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub replication_factor: i16,
+    pub internal: bool,
+    pub partitions: RwLock<Vec<Arc<Partition>>>,
+    pub overrides: RwLock<BTreeMap<String, String>>,
+    pub config: RwLock<TopicConfig>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.read().get(i).cloned())
+    }
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.read().len() as i32
+    }
+}
+
+pub struct Broker {
+    pub config: RwLock<BrokerConfig>,
+    pub cluster_id: String,
+    pub node_id: i32,
+    pub log_dirs: Vec<PathBuf>,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serialises topic creation/deletion and metadata file writes.
+    meta_lock: Mutex<()>,
+    next_producer_id: Mutex<(i64, i64)>,
+    /// Woken whenever a high watermark moves (long-polling fetches wait on it).
+    pub hw_notify: tokio::sync::Notify,
+}
+
+/// Whether `name` is a legal Kafka topic name (`[a-zA-Z0-9._-]`, 1..=249 chars, not `.`/`..`).
+pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
+    if name.is_empty() {
+        return Err(TopicError::InvalidName("topic name is empty".into()));
+    }
+    if name == "." || name == ".." {
+        return Err(TopicError::InvalidName(format!(
+            "topic name cannot be '{name}'"
+        )));
+    }
+    if name.len() > TOPIC_NAME_LENGTH_MAX {
+        return Err(TopicError::InvalidName(format!(
+            "topic name is {} characters long; at most {TOPIC_NAME_LENGTH_MAX} are allowed",
+            name.len()
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '_' || *c == '-'))
+    {
+        return Err(TopicError::InvalidName(format!(
+            "topic name '{name}' contains '{c}'; legal characters are ASCII alphanumerics, '.', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The storage settings of a topic.
+pub fn log_config(tc: &TopicConfig, durability: riffle_config::Durability) -> LogConfig {
+    LogConfig {
+        segment_bytes: tc.segment_bytes.max(1) as u64,
+        segment_ms: tc.segment_ms,
+        retention_ms: tc.retention_ms,
+        retention_bytes: tc.retention_bytes,
+        index_interval_bytes: tc.index_interval_bytes.max(1) as u32,
+        segment_index_bytes: tc.segment_index_bytes.max(64) as u32,
+        durability: match durability {
+            riffle_config::Durability::Fsync => Durability::Fsync,
+            riffle_config::Durability::PageCache => Durability::PageCache,
+        },
+    }
+}
+
+fn write_file_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+impl Broker {
+    /// Opens the broker's state from its log directories (creating them on first start),
+    /// opening every partition log and rebuilding producer state from it.
+    pub fn open(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
+        let log_dirs = config.log_dirs.clone();
+        anyhow::ensure!(!log_dirs.is_empty(), "log.dirs is empty");
+        for d in &log_dirs {
+            std::fs::create_dir_all(d)
+                .map_err(|e| anyhow::anyhow!("cannot create log dir {}: {e}", d.display()))?;
+        }
+        let meta_path = log_dirs[0].join(META_FILE);
+        let meta: MetaFile = if meta_path.exists() {
+            let bytes = std::fs::read(&meta_path)?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow::anyhow!("corrupt {}: {e}", meta_path.display()))?
+        } else {
+            MetaFile {
+                version: 1,
+                cluster_id: base64_uuid(Uuid::new_v4()),
+                node_id: config.node_id,
+                producer_id_block_end: 0,
+                topics: vec![],
+            }
+        };
+        anyhow::ensure!(
+            meta.node_id == config.node_id,
+            "{} belongs to node.id {} but this broker is configured with node.id {}",
+            meta_path.display(),
+            meta.node_id,
+            config.node_id
+        );
+        let broker = Arc::new(Broker {
+            cluster_id: meta.cluster_id.clone(),
+            node_id: config.node_id,
+            log_dirs,
+            topics: RwLock::new(BTreeMap::new()),
+            meta_lock: Mutex::new(()),
+            next_producer_id: Mutex::new((meta.producer_id_block_end, meta.producer_id_block_end)),
+            hw_notify: tokio::sync::Notify::new(),
+            config: RwLock::new(config),
+        });
+        for t in meta.topics {
+            let tc = TopicConfig::resolve(&broker.config.read().topic_defaults, &t.configs)
+                .map_err(|e| anyhow::anyhow!("topic '{}': {e}", t.name))?;
+            let topic = Arc::new(Topic {
+                internal: t.name.starts_with("__"),
+                name: t.name.clone(),
+                id: t.id,
+                replication_factor: t.replication_factor,
+                partitions: RwLock::new(vec![]),
+                overrides: RwLock::new(t.configs),
+                config: RwLock::new(tc),
+            });
+            for p in 0..t.partitions {
+                let part = broker.open_partition(&topic, p)?;
+                topic.partitions.write().push(part);
+            }
+            broker.topics.write().insert(t.name, topic);
+        }
+        broker.save_meta()?;
+        Ok(broker)
+    }
+
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        let name = format!("{topic}-{index}");
+        for d in &self.log_dirs {
+            let p = d.join(&name);
+            if p.exists() {
+                return p;
+            }
+        }
+        // New partition: the log dir holding the fewest partitions.
+        let count = |d: &PathBuf| {
+            std::fs::read_dir(d)
+                .map(|it| {
+                    it.filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        let dir = self
+            .log_dirs
+            .iter()
+            .min_by_key(|d| count(d))
+            .unwrap_or(&self.log_dirs[0]);
+        dir.join(name)
+    }
+
+    fn open_partition(&self, topic: &Topic, index: i32) -> anyhow::Result<Arc<Partition>> {
+        let dir = self.partition_dir(&topic.name, index);
+        let durability = self.config.read().durability;
+        let log = PartitionLog::open(&dir, log_config(&topic.config.read(), durability))
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", dir.display()))?;
+        let mut producers = ProducerStateMap::default();
+        log.for_each_batch(log.log_start_offset(), &mut |b| {
+            producers.record(
+                b.producer_id(),
+                b.producer_epoch(),
+                b.base_sequence(),
+                last_sequence(b.base_sequence(), b.record_count()),
+                b.base_offset(),
+                b.last_offset(),
+            )
+        })
+        .map_err(|e| anyhow::anyhow!("scanning {}: {e}", dir.display()))?;
+        let end = log.log_end_offset();
+        Ok(Arc::new(Partition {
+            topic: topic.name.clone(),
+            index,
+            log: Arc::new(log),
+            leader_epoch: 0,
+            high_watermark: AtomicI64::new(end),
+            writer: tokio::sync::Mutex::new(producers),
+        }))
+    }
+
+    fn save_meta(&self) -> anyhow::Result<()> {
+        let topics = self
+            .topics
+            .read()
+            .values()
+            .map(|t| TopicMeta {
+                name: t.name.clone(),
+                id: t.id,
+                partitions: t.partition_count(),
+                replication_factor: t.replication_factor,
+                configs: t.overrides.read().clone(),
+            })
+            .collect();
+        let meta = MetaFile {
+            version: 1,
+            cluster_id: self.cluster_id.clone(),
+            node_id: self.node_id,
+            producer_id_block_end: self.next_producer_id.lock().1,
+            topics,
+        };
+        let bytes = serde_json::to_vec_pretty(&meta)?;
+        write_file_durably(&self.log_dirs[0].join(META_FILE), &bytes)?;
+        Ok(())
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().values().find(|t| t.id == id).cloned()
+    }
+
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        self.topic(topic).and_then(|t| t.partition(index))
+    }
+
+    /// Validates a topic creation without doing it; returns the resolved config.
+    pub fn validate_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<TopicConfig, TopicError> {
+        validate_topic_name(name)?;
+        if self.topics.read().contains_key(name) {
+            return Err(TopicError::AlreadyExists(name.to_string()));
+        }
+        if partitions < 1 {
+            return Err(TopicError::InvalidPartitions(format!(
+                "number of partitions must be at least 1, got {partitions}"
+            )));
+        }
+        if replication_factor < 1 {
+            return Err(TopicError::InvalidReplicationFactor(format!(
+                "replication factor must be at least 1, got {replication_factor}"
+            )));
+        }
+        let brokers = 1;
+        if i32::from(replication_factor) > brokers {
+            return Err(TopicError::InvalidReplicationFactor(format!(
+                "replication factor {replication_factor} is larger than the number of available brokers ({brokers})"
+            )));
+        }
+        for (k, v) in configs {
+            TopicConfig::validate_override(k, v)
+                .map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
+        }
+        TopicConfig::resolve(&self.config.read().topic_defaults, configs)
+            .map_err(|e| TopicError::InvalidConfig(e.to_string()))
+    }
+
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let _g = self.meta_lock.lock();
+        let tc = self.validate_new_topic(name, partitions, replication_factor, &configs)?;
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            replication_factor,
+            internal: name.starts_with("__"),
+            partitions: RwLock::new(vec![]),
+            overrides: RwLock::new(configs),
+            config: RwLock::new(tc),
+        });
+        for p in 0..partitions {
+            let part = self
+                .open_partition(&topic, p)
+                .map_err(|e| TopicError::Meta(e.to_string()))?;
+            topic.partitions.write().push(part);
+        }
+        self.topics.write().insert(name.to_string(), topic.clone());
+        self.save_meta()
+            .map_err(|e| TopicError::Meta(e.to_string()))?;
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    pub fn delete_topic(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        let _g = self.meta_lock.lock();
+        let topic = self
+            .topics
+            .write()
+            .remove(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        self.save_meta()
+            .map_err(|e| TopicError::Meta(e.to_string()))?;
+        let parts = std::mem::take(&mut *topic.partitions.write());
+        for p in parts {
+            // Readers may still hold the log; the directory goes once the last one drops it.
+            match Arc::try_unwrap(p) {
+                Ok(p) => match Arc::try_unwrap(p.log) {
+                    Ok(log) => {
+                        if let Err(e) = log.delete() {
+                            tracing::warn!(topic = name, "deleting partition log: {e}");
+                        }
+                    }
+                    Err(log) => remove_dir_later(log),
+                },
+                Err(p) => remove_dir_later(p.log.clone()),
+            }
+        }
+        self.hw_notify.notify_waiters();
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let _g = self.meta_lock.lock();
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let current = topic.partition_count();
+        if count <= current {
+            return Err(TopicError::InvalidPartitions(format!(
+                "topic '{name}' has {current} partitions; the new count must be larger, got {count}"
+            )));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        for p in current..count {
+            let part = self
+                .open_partition(&topic, p)
+                .map_err(|e| TopicError::Meta(e.to_string()))?;
+            topic.partitions.write().push(part);
+        }
+        self.save_meta()
+            .map_err(|e| TopicError::Meta(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides (validated first) and applies them live.
+    pub fn set_topic_overrides(
+        &self,
+        topic: &Topic,
+        overrides: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        for (k, v) in &overrides {
+            TopicConfig::validate_override(k, v)
+                .map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
+        }
+        let tc = TopicConfig::resolve(&self.config.read().topic_defaults, &overrides)
+            .map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
+        if validate_only {
+            return Ok(());
+        }
+        let _g = self.meta_lock.lock();
+        let durability = self.config.read().durability;
+        for p in topic.partitions.read().iter() {
+            p.log.set_config(log_config(&tc, durability));
+        }
+        *topic.config.write() = tc;
+        *topic.overrides.write() = overrides;
+        self.save_meta()
+            .map_err(|e| TopicError::Meta(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Re-resolves every topic's config after a broker default changed.
+    pub fn refresh_topic_configs(&self) {
+        let defaults = self.config.read().topic_defaults.clone();
+        let durability = self.config.read().durability;
+        for t in self.topics() {
+            if let Ok(tc) = TopicConfig::resolve(&defaults, &t.overrides.read()) {
+                for p in t.partitions.read().iter() {
+                    p.log.set_config(log_config(&tc, durability));
+                }
+                *t.config.write() = tc;
+            }
+        }
+    }
+
+    /// Makes everything below `end_offset` durable, then moves the high watermark (single
+    /// node: the high watermark is the durable log end).
+    pub async fn commit_to(
+        &self,
+        partition: &Arc<Partition>,
+        end_offset: i64,
+    ) -> Result<(), riffle_storage::StorageError> {
+        let log = partition.log.clone();
+        tokio::task::spawn_blocking(move || log.flush_to(end_offset))
+            .await
+            .unwrap_or_else(|e| {
+                Err(riffle_storage::StorageError::Io {
+                    path: PathBuf::new(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })?;
+        if partition.advance_high_watermark(end_offset) {
+            self.hw_notify.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// After a truncation or DeleteRecords the high watermark may need to move down/up.
+    pub fn reset_high_watermark(&self, partition: &Partition) {
+        partition
+            .high_watermark
+            .store(partition.log.log_end_offset(), Ordering::Release);
+        self.hw_notify.notify_waiters();
+    }
+
+    /// A new producer id, from a block reserved durably first so ids never repeat.
+    pub fn allocate_producer_id(&self) -> anyhow::Result<i64> {
+        let mut g = self.next_producer_id.lock();
+        if g.0 >= g.1 {
+            g.1 = g.0 + PRODUCER_ID_BLOCK;
+            drop(g);
+            self.save_meta()?;
+            g = self.next_producer_id.lock();
+        }
+        let id = g.0;
+        g.0 += 1;
+        Ok(id)
+    }
+
+    /// Time and size retention over every partition.
+    pub fn apply_retention(&self) {
+        let now = now_ms();
+        for t in self.topics() {
+            for p in t.partitions.read().iter() {
+                match p.log.apply_retention(now) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::debug!(topic = %t.name, partition = p.index, segments = n, "retention deleted segments")
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = %t.name, partition = p.index, "retention failed: {e}")
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn remove_dir_later(log: Arc<PartitionLog>) {
+    std::thread::spawn(move || {
+        let mut log = log;
+        loop {
+            match Arc::try_unwrap(log) {
+                Ok(l) => {
+                    if let Err(e) = l.delete() {
+                        tracing::warn!("deleting partition log: {e}");
+                    }
+                    return;
+                }
+                Err(l) => {
+                    log = l;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+        }
+    });
+}
+
+/// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 chars).
+fn base64_uuid(id: Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = id.as_bytes();
+    let mut out = String::with_capacity(22);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(ALPHABET[((acc >> bits) & 0x3f) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (6 - bits)) & 0x3f) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("user.attempts").is_ok());
+        assert!(validate_topic_name("a-b_c.D9").is_ok());
+        assert!(validate_topic_name("bad/name").is_err());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+
+    #[test]
+    fn cluster_id_is_22_url_safe_chars() {
+        let id = base64_uuid(Uuid::nil());
+        assert_eq!(id, "AAAAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(base64_uuid(Uuid::new_v4()).len(), 22);
+    }
+}
