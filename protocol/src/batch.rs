@@ -130,6 +130,7 @@ impl<'a> RecordBatchView<'a> {
         Ok(view)
     }
 
+    /// Checks the stored CRC32C against bytes 21..end of the batch.
     pub fn verify_crc(&self) -> Result<(), BatchError> {
         let stored = self.crc();
         let computed = crc32c::crc32c(&self.bytes[OFF_ATTRIBUTES..]);
@@ -148,8 +149,11 @@ impl<'a> RecordBatchView<'a> {
     pub fn base_offset(&self) -> i64 {
         be_i64(self.bytes, OFF_BASE_OFFSET)
     }
+    /// `base_offset + last_offset_delta`, saturating (a garbage base offset near `i64::MAX`
+    /// from a producer must not overflow; the broker overwrites it anyway).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset() + i64::from(self.last_offset_delta())
+        self.base_offset()
+            .saturating_add(i64::from(self.last_offset_delta()))
     }
     pub fn batch_length(&self) -> i32 {
         be_i32(self.bytes, OFF_BATCH_LENGTH)
@@ -214,18 +218,28 @@ impl<'a> RecordBatchView<'a> {
 }
 
 /// Writes the base offset into a batch in place (not covered by the CRC).
+///
+/// # Panics
+/// If `batch` is shorter than [`BATCH_HEADER_BYTES`]; call it only on a batch that parsed.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[OFF_BASE_OFFSET..OFF_BASE_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
 }
 
 /// Writes the partition leader epoch into a batch in place (not covered by the CRC).
+///
+/// # Panics
+/// If `batch` is shorter than [`BATCH_HEADER_BYTES`]; call it only on a batch that parsed.
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[OFF_LEADER_EPOCH..OFF_LEADER_EPOCH + 4].copy_from_slice(&epoch.to_be_bytes());
 }
 
 /// Sets LogAppendTime: the attribute bit and max timestamp, then recomputes the CRC
 /// (these fields are covered by it). Used for topics with
-/// `message.timestamp.type=LogAppendTime`.
+/// `message.timestamp.type=LogAppendTime`. `batch` must be exactly one batch (the CRC covers
+/// everything from byte 21 to the end of the slice).
+///
+/// # Panics
+/// If `batch` is shorter than [`BATCH_HEADER_BYTES`]; call it only on a batch that parsed.
 pub fn set_log_append_time(batch: &mut [u8], timestamp_ms: i64) {
     let attrs = be_i16(batch, OFF_ATTRIBUTES) | 0x8;
     batch[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&attrs.to_be_bytes());
