@@ -10,8 +10,8 @@ use crate::entry::{ConfigEntry, ConfigSource};
 use crate::error::{ConfigError, Warning};
 use crate::file::{parse_properties, parse_toml};
 use crate::keys::{
-    broker_key, is_ignored_kafka_key, key_group, topic_key, BrokerKey, BROKER_KEYS, ENV_PREFIX,
-    RESERVED_ENV_VARS, TOPIC_KEYS,
+    broker_key, is_ignored_kafka_key, is_setting_env_var, key_group, topic_key, BrokerKey,
+    BROKER_KEYS, ENV_PREFIX, TOPIC_KEYS,
 };
 use crate::topic::TopicConfig;
 use crate::value::{parse_http_urls, parse_listeners, parse_voters, split_list, Listener, Voter};
@@ -534,7 +534,8 @@ impl BrokerConfig {
     ///
     /// `file` is TOML if its extension is `.toml`, else Java properties (Kafka's
     /// `server.properties`). From `env`, only names starting with `RIFFLE_` count
-    /// (`RIFFLE_LOG_DIRS` is `log.dirs`), except [`RESERVED_ENV_VARS`] (`RIFFLE_LOG`).
+    /// (`RIFFLE_LOG_DIRS` is `log.dirs`), except those [`is_setting_env_var`] rules out
+    /// (`RIFFLE_LOG`, `RIFFLE_BIN`, `RIFFLE_TEST_*`, ...).
     /// Kafka settings without meaning for Riffle give one warning each; unknown keys and bad
     /// values are errors naming the key, what it accepts and where it came from.
     pub fn load(
@@ -548,9 +549,7 @@ impl BrokerConfig {
         }
         let env_layer = env
             .into_iter()
-            .filter(|(name, _)| {
-                name.starts_with(ENV_PREFIX) && !RESERVED_ENV_VARS.contains(&name.as_str())
-            })
+            .filter(|(name, _)| is_setting_env_var(name))
             .map(|(name, value)| Given {
                 key: env_key(&name),
                 value,

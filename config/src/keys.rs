@@ -631,8 +631,21 @@ pub(crate) fn is_ignored_kafka_key(name: &str) -> bool {
     IGNORED_KAFKA_KEYS.contains(&name) || IGNORED_KAFKA_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// Environment variables starting with `RIFFLE_` that are not settings.
-pub const RESERVED_ENV_VARS: &[&str] = &["RIFFLE_LOG"];
+/// Environment variables starting with `RIFFLE_` that are not settings: `RIFFLE_LOG` (the
+/// log filter) and `RIFFLE_BIN` (which binary the test harness runs; it passes its whole
+/// environment to the brokers it starts).
+pub const RESERVED_ENV_VARS: &[&str] = &["RIFFLE_LOG", "RIFFLE_BIN"];
+
+/// Families of `RIFFLE_` variables used by tests and tools, never settings (no Kafka or
+/// Riffle key starts with `test.`, `kill9.` or `interop.`).
+pub const RESERVED_ENV_PREFIXES: &[&str] = &["RIFFLE_TEST_", "RIFFLE_KILL9_", "RIFFLE_INTEROP_"];
+
+/// Whether environment variable `name` carries a setting.
+pub fn is_setting_env_var(name: &str) -> bool {
+    name.starts_with(ENV_PREFIX)
+        && !RESERVED_ENV_VARS.contains(&name)
+        && !RESERVED_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+}
 
 /// The prefix of environment variables that carry settings.
 pub const ENV_PREFIX: &str = "RIFFLE_";

@@ -20,6 +20,9 @@ pub use broker::{parse_override, BrokerConfig, Durability};
 pub use entry::{ConfigEntry, ConfigSource};
 pub use error::{ConfigError, Warning};
 pub use file::{parse_properties, parse_toml, FileEntry, SyntaxError};
-pub use keys::{ENV_PREFIX, LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT, RESERVED_ENV_VARS};
+pub use keys::{
+    is_setting_env_var, ENV_PREFIX, LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT, RESERVED_ENV_PREFIXES,
+    RESERVED_ENV_VARS,
+};
 pub use topic::{TimestampType, TopicConfig};
 pub use value::{CleanupPolicy, ConfigType, Listener, Voter};

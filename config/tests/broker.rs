@@ -376,6 +376,10 @@ fn node_id_and_broker_id_must_agree() {
 fn env_maps_riffle_names_and_skips_riffle_log_and_other_vars() {
     let env = pairs(&[
         ("RIFFLE_LOG", "debug"),
+        ("RIFFLE_BIN", "/target/release/riffle"),
+        ("RIFFLE_KILL9_MESSAGES", "100"),
+        ("RIFFLE_INTEROP_STRICT", "1"),
+        ("RIFFLE_TEST_SEED", "42"),
         ("PATH", "/usr/bin"),
         ("KAFKA_HEAP_OPTS", "-Xmx1G"),
         ("RIFFLE_AUTO_CREATE_TOPICS_ENABLE", "true"),
