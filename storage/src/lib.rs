@@ -3,8 +3,29 @@
 //! group-committed `fdatasync`. Knows nothing of Kafka error codes or Raft.
 //!
 //! API CONTRACT (fixed; the broker codes against it — change only with the broker's author):
+//! the types below and [`PartitionLog`]'s methods.
+//!
+//! Code map: `log` (PartitionLog: locking, append/read/truncate/retention, group commit),
+//! `segment` (one `.log` + indexes, batch scanning), `index` (mmap'd `.index`/`.timeindex`),
+//! `recovery` (open: strays, CRC verification, tail cut, index rebuild), `epoch` (leader-epoch
+//! cache), `checkpoint` (atomic checkpoint files). The on-disk format and the assumptions
+//! about the media are in `storage/FORMAT.md`.
+//!
+//! Invariants: a reader never sees bytes past the published size of a segment (so never a
+//! half-written batch); every batch served either passed its CRC at recovery or was written
+//! by this process since; `flush_to(n)` returns only when every byte below offset `n`, in
+//! every segment, has been `fdatasync`ed and the directory entries naming them are durable.
 
-use std::path::Path;
+mod checkpoint;
+mod epoch;
+mod index;
+mod log;
+mod recovery;
+mod segment;
+
+pub use crate::log::PartitionLog;
+pub use checkpoint::{LEADER_EPOCH_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+pub use segment::{file_name as segment_file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
 use bytes::Bytes;
 
@@ -93,121 +114,3 @@ pub enum StorageError {
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
-
-/// One partition's log. `Send + Sync`: appends are serialised internally, reads run alongside
-/// appends, and `flush_to` never holds the append lock during `fdatasync`.
-pub struct PartitionLog {
-    _private: (),
-}
-
-impl PartitionLog {
-    /// Opens (creating if needed) the log in `dir`, running recovery: verify the CRCs of the
-    /// active (last) segment's batches, cut a torn or corrupt tail, rebuild missing or damaged
-    /// indexes. After open, everything in the log counts as durable.
-    pub fn open(_dir: impl AsRef<Path>, _config: LogConfig) -> Result<Self> {
-        unimplemented!()
-    }
-
-    /// Appends concatenated, already-validated v2 batches. Patches each batch's base offset
-    /// (consecutive from the log end) and partition leader epoch in `batches` before writing.
-    /// Rolls first by `segment.bytes` / `segment.ms` (using `now_ms`). Does not sync.
-    pub fn append(
-        &self,
-        _batches: &mut [u8],
-        _leader_epoch: i32,
-        _now_ms: i64,
-    ) -> Result<AppendInfo> {
-        unimplemented!()
-    }
-
-    /// Returns once everything below `end_offset` is durable (group commit: concurrent callers
-    /// share one `fdatasync`). Immediate with `Durability::PageCache`.
-    pub fn flush_to(&self, _end_offset: i64) -> Result<()> {
-        unimplemented!()
-    }
-
-    /// Reads whole batches starting with the batch containing `offset`, up to `max_bytes`
-    /// (but always at least one batch if any is available, as Kafka does), never including a
-    /// batch whose last offset is >= `max_offset` (exclusive bound, e.g. the high watermark).
-    /// `offset == log_end_offset` gives empty bytes; outside [start, end] gives OffsetOutOfRange.
-    pub fn read(&self, _offset: i64, _max_bytes: u32, _max_offset: i64) -> Result<ReadResult> {
-        unimplemented!()
-    }
-
-    pub fn log_start_offset(&self) -> i64 {
-        unimplemented!()
-    }
-
-    /// The next offset to be assigned.
-    pub fn log_end_offset(&self) -> i64 {
-        unimplemented!()
-    }
-
-    /// First batch (in offset order) whose max timestamp is >= `timestamp_ms`, using the time
-    /// index; the caller decodes its records for the exact offset.
-    pub fn batch_for_timestamp(&self, _timestamp_ms: i64) -> Result<Option<Bytes>> {
-        unimplemented!()
-    }
-
-    /// Largest max timestamp in the log and the last offset of the batch that has it.
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        unimplemented!()
-    }
-
-    /// Calls `f` with each batch header from the batch containing `from_offset` to the end
-    /// (used to rebuild producer state on start).
-    pub fn for_each_batch(
-        &self,
-        _from_offset: i64,
-        _f: &mut dyn FnMut(riffle_protocol::batch::RecordBatchView<'_>),
-    ) -> Result<()> {
-        unimplemented!()
-    }
-
-    /// Removes every offset >= `end_offset` (a batch boundary, >= log start). Durable on return.
-    pub fn truncate_to(&self, _end_offset: i64) -> Result<()> {
-        unimplemented!()
-    }
-
-    /// DeleteRecords: moves the log start offset up to `offset` (<= log end; durable via a
-    /// checkpoint file) and deletes segments wholly below it. Returns the new log start offset.
-    pub fn delete_records_before(&self, _offset: i64) -> Result<i64> {
-        unimplemented!()
-    }
-
-    /// Time and size retention: deletes whole expired segments (rolling the active segment
-    /// first if it has expired too) and moves the log start offset. Returns segments deleted.
-    pub fn apply_retention(&self, _now_ms: i64) -> Result<usize> {
-        unimplemented!()
-    }
-
-    /// Applies changed settings live (retention, roll, durability).
-    pub fn set_config(&self, _config: LogConfig) {
-        unimplemented!()
-    }
-
-    pub fn config(&self) -> LogConfig {
-        unimplemented!()
-    }
-
-    /// Bytes on disk in segment files.
-    pub fn size_bytes(&self) -> u64 {
-        unimplemented!()
-    }
-
-    pub fn segment_count(&self) -> usize {
-        unimplemented!()
-    }
-
-    /// OffsetForLeaderEpoch: the largest epoch <= `epoch` known to this log and the end offset
-    /// of that epoch (start offset of the next epoch, or the log end). None if the log has no
-    /// epoch <= `epoch`.
-    pub fn end_offset_for_epoch(&self, _epoch: i32) -> Option<(i32, i64)> {
-        unimplemented!()
-    }
-
-    /// Closes the log and removes its directory (DeleteTopics).
-    pub fn delete(self) -> Result<()> {
-        unimplemented!()
-    }
-}
