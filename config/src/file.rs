@@ -124,9 +124,9 @@ fn unescape(s: &str) -> Result<String, String> {
             Some('f') => out.push('\x0c'),
             Some('u') => {
                 let hex: String = chars.by_ref().take(4).collect();
-                let code = u32::from_str_radix(&hex, 16)
-                    .ok()
-                    .filter(|_| hex.len() == 4)
+                let code = Some(&hex)
+                    .filter(|h| h.len() == 4 && h.chars().all(|c| c.is_ascii_hexdigit()))
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
                     .ok_or_else(|| format!("malformed \\uxxxx escape `\\u{hex}`"))?;
                 out.push(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER));
             }
@@ -305,6 +305,10 @@ mod tests {
     fn properties_report_line_of_malformed_unicode_escape() {
         let err = parse_properties("a=1\nb=\\u12\n").expect_err("bad escape");
         assert_eq!(err.line, Some(2));
+        assert!(
+            parse_properties("a=\\u+123\n").is_err(),
+            "sign is not a hex digit"
+        );
     }
 
     #[test]
