@@ -336,7 +336,11 @@ fn build(layers: Layers) -> Result<(BrokerConfig, Vec<Warning>), ConfigError> {
     }
     check_security_protocol_map(&layers.ignored, &listeners)?;
 
-    let advertised_listeners = match v.explicit("advertised.listeners") {
+    // An empty value counts as unset, as a commented-out line would.
+    let advertised_raw = v
+        .explicit("advertised.listeners")
+        .filter(|raw| !raw.is_empty());
+    let advertised_listeners = match advertised_raw {
         Some(raw) => {
             let mut advertised = parse_listeners("advertised.listeners", raw)?;
             advertised.retain(|l| !controller_names.contains(&l.name));

@@ -591,6 +591,12 @@ fn advertised_listeners_default_to_loopback_for_wildcards_and_reject_wildcards()
             listener("PUB", "10.0.0.5", 9094),
         ]
     );
+    let (c, _) = BrokerConfig::from_pairs(&pairs(&[("advertised.listeners", "")])).expect("ok");
+    assert_eq!(
+        c.advertised_listeners,
+        vec![listener("PLAINTEXT", "127.0.0.1", 9092)],
+        "empty means unset"
+    );
     let err = err_of(&[("advertised.listeners", "PLAINTEXT://0.0.0.0:9092")]);
     assert_eq!(err.key(), Some("advertised.listeners"));
     let err = err_of(&[("advertised.listeners", "OTHER://h:9092")]);
