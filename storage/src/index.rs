@@ -65,7 +65,12 @@ fn map_writable(file: &File) -> std::io::Result<MmapMut> {
 impl MmapIndex {
     /// Opens an existing index read-only. Errors if the length is not a whole number of entries.
     fn open_read_only(path: &Path, entry_bytes: usize) -> Result<Self, String> {
-        let file = File::open(path).map_err(|e| e.to_string())?;
+        // Writable handle: a closed segment's index may be cut (truncation) or regrown later.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| e.to_string())?;
         let len = file.metadata().map_err(|e| e.to_string())?.len();
         if len % entry_bytes as u64 != 0 {
             return Err(format!("length {len} is not a multiple of {entry_bytes}"));

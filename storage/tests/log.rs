@@ -21,7 +21,10 @@ fn append_assigns_consecutive_offsets_and_patches_epoch() {
     let mut two = batch(3, 10, 20);
     two.extend(batch(2, 30, 20));
     let info = log.append(&mut two, 7, 100).unwrap();
-    assert_eq!((info.base_offset, info.last_offset, info.log_end_offset), (0, 4, 5));
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.log_end_offset),
+        (0, 4, 5)
+    );
     assert_eq!(info.max_timestamp, 30);
     let info = append(&log, 1, 40, 10);
     assert_eq!((info.base_offset, info.last_offset), (5, 5));
@@ -32,17 +35,27 @@ fn append_assigns_consecutive_offsets_and_patches_epoch() {
     let view = riffle_protocol::batch::RecordBatchView::parse(&batches[0].2).unwrap();
     assert_eq!(view.partition_leader_epoch(), 7);
     assert_eq!((r.log_start_offset, r.log_end_offset), (0, 6));
-    assert_eq!(&two[..], &r.bytes[..two.len()], "append patches the caller's buffer in place");
+    assert_eq!(
+        &two[..],
+        &r.bytes[..two.len()],
+        "append patches the caller's buffer in place"
+    );
 }
 
 #[test]
 fn append_rejects_empty_and_malformed_input() {
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(dir.path(), config()).unwrap();
-    assert!(matches!(log.append(&mut [], 0, 0), Err(StorageError::InvalidBatch(_))));
+    assert!(matches!(
+        log.append(&mut [], 0, 0),
+        Err(StorageError::InvalidBatch(_))
+    ));
     let mut torn = batch(1, 0, 50);
     torn.truncate(70);
-    assert!(matches!(log.append(&mut torn, 0, 0), Err(StorageError::InvalidBatch(_))));
+    assert!(matches!(
+        log.append(&mut torn, 0, 0),
+        Err(StorageError::InvalidBatch(_))
+    ));
     assert_eq!(log.log_end_offset(), 0);
 }
 
@@ -57,7 +70,11 @@ fn read_at_offset_inside_batch_returns_that_batch() {
         let r = log.read(offset, 1, i64::MAX).unwrap();
         let b = split(&r.bytes);
         assert_eq!(b.len(), 1);
-        assert!(b[0].0 <= offset && offset <= b[0].1, "offset {offset} in {:?}", (b[0].0, b[0].1));
+        assert!(
+            b[0].0 <= offset && offset <= b[0].1,
+            "offset {offset} in {:?}",
+            (b[0].0, b[0].1)
+        );
     }
 }
 
@@ -74,7 +91,11 @@ fn read_returns_one_batch_even_if_larger_than_max_bytes_then_respects_max_bytes(
     let r = log.read(0, (one + 71) as u32, i64::MAX).unwrap();
     assert_eq!(split(&r.bytes).len(), 2);
     let r = log.read(0, (one + 71 + 70) as u32, i64::MAX).unwrap();
-    assert_eq!(split(&r.bytes).len(), 2, "a batch that does not fit entirely is left out");
+    assert_eq!(
+        split(&r.bytes).len(),
+        2,
+        "a batch that does not fit entirely is left out"
+    );
 }
 
 #[test]
@@ -99,9 +120,16 @@ fn read_outside_log_is_offset_out_of_range_and_at_end_is_empty() {
     assert!(log.read(3, 100, i64::MAX).unwrap().bytes.is_empty());
     assert!(matches!(
         log.read(4, 100, i64::MAX),
-        Err(StorageError::OffsetOutOfRange { offset: 4, log_start_offset: 0, log_end_offset: 3 })
+        Err(StorageError::OffsetOutOfRange {
+            offset: 4,
+            log_start_offset: 0,
+            log_end_offset: 3
+        })
     ));
-    assert!(matches!(log.read(-1, 100, i64::MAX), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(-1, 100, i64::MAX),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -114,7 +142,11 @@ fn segments_roll_by_bytes_and_reads_span_segments() {
     assert_eq!(log.segment_count(), 3);
     assert_eq!(log_files(dir.path()).len(), 3);
     assert_eq!(
-        log_files(dir.path())[1].file_name().unwrap().to_str().unwrap(),
+        log_files(dir.path())[1]
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap(),
         "00000000000000000004.log"
     );
     assert_eq!(log.size_bytes(), 10_000);
@@ -129,7 +161,11 @@ fn segments_roll_by_bytes_and_reads_span_segments() {
     assert!(fs::metadata(&idx[0]).unwrap().len() < 4096);
     assert_eq!(fs::metadata(&idx[2]).unwrap().len(), 4096);
     let tidx = files_with_ext(dir.path(), "timeindex");
-    assert_eq!(fs::metadata(&tidx[0]).unwrap().len(), 12, "one final entry for the max timestamp");
+    assert_eq!(
+        fs::metadata(&tidx[0]).unwrap().len(),
+        12,
+        "one final entry for the max timestamp"
+    );
 }
 
 #[test]
@@ -145,13 +181,20 @@ fn a_batch_larger_than_segment_bytes_goes_into_an_empty_segment() {
 #[test]
 fn segments_roll_by_time_since_first_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig { segment_ms: 1000, ..config() };
+    let cfg = LogConfig {
+        segment_ms: 1000,
+        ..config()
+    };
     let log = PartitionLog::open(dir.path(), cfg).unwrap();
     let mut b = batch(1, 5_000, 10);
     log.append(&mut b, 0, 5_000).unwrap();
     let mut b = batch(1, 5_500, 10);
     log.append(&mut b, 0, 6_000).unwrap();
-    assert_eq!(log.segment_count(), 1, "exactly segment.ms old does not roll");
+    assert_eq!(
+        log.segment_count(),
+        1,
+        "exactly segment.ms old does not roll"
+    );
     let mut b = batch(1, 6_001, 10);
     log.append(&mut b, 0, 6_001).unwrap();
     assert_eq!(log.segment_count(), 2);
@@ -160,25 +203,39 @@ fn segments_roll_by_time_since_first_batch() {
 #[test]
 fn retention_by_time_deletes_expired_segments_and_moves_log_start() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig { retention_ms: 10_000, ..config() };
+    let cfg = LogConfig {
+        retention_ms: 10_000,
+        ..config()
+    };
     let log = PartitionLog::open(dir.path(), cfg).unwrap();
     for i in 0..12 {
         append(&log, 1, 1_000 + i * 1_000, 1000 - 61); // segments: ts 1-4k, 5-8k, 9-12k
     }
     assert_eq!(log.segment_count(), 3);
-    assert_eq!(log.apply_retention(14_000).unwrap(), 0, "newest of seg 0 is 4000: 10000 old");
+    assert_eq!(
+        log.apply_retention(14_000).unwrap(),
+        0,
+        "newest of seg 0 is 4000: 10000 old"
+    );
     assert_eq!(log.apply_retention(14_001).unwrap(), 1);
     assert_eq!(log.log_start_offset(), 4);
     assert_eq!(log_files(dir.path()).len(), 2);
     assert_eq!(log.size_bytes(), 8_000);
-    assert!(matches!(log.read(3, 10, i64::MAX), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(3, 10, i64::MAX),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
     assert_eq!(split(&log.read(4, 10, i64::MAX).unwrap().bytes)[0].0, 4);
     // Everything expired, the active segment too: it is rolled and deleted (Kafka).
     assert_eq!(log.apply_retention(100_000).unwrap(), 2);
     assert_eq!(log.segment_count(), 1);
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (12, 12));
     assert_eq!(log.size_bytes(), 0);
-    assert_eq!(log.apply_retention(200_000).unwrap(), 0, "an empty active segment stays");
+    assert_eq!(
+        log.apply_retention(200_000).unwrap(),
+        0,
+        "an empty active segment stays"
+    );
     drop(log);
     let log = PartitionLog::open(dir.path(), cfg_ret(10_000)).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (12, 12));
@@ -186,7 +243,10 @@ fn retention_by_time_deletes_expired_segments_and_moves_log_start() {
 }
 
 fn cfg_ret(ms: i64) -> LogConfig {
-    LogConfig { retention_ms: ms, ..config() }
+    LogConfig {
+        retention_ms: ms,
+        ..config()
+    }
 }
 
 #[test]
@@ -196,17 +256,37 @@ fn retention_by_size_deletes_oldest_segments_while_the_rest_exceeds_the_limit() 
     for _ in 0..10 {
         append(&log, 1, 1, 1000 - 61); // segments of 4000, 4000, 2000 bytes
     }
-    assert_eq!(log.apply_retention(0).unwrap(), 0, "retention.bytes -1: unlimited");
-    log.set_config(LogConfig { retention_bytes: 7_000, ..config() });
+    assert_eq!(
+        log.apply_retention(0).unwrap(),
+        0,
+        "retention.bytes -1: unlimited"
+    );
+    log.set_config(LogConfig {
+        retention_bytes: 7_000,
+        ..config()
+    });
     assert_eq!(log.config().retention_bytes, 7_000);
     // 10000 - 4000 >= 7000 is false: nothing to delete.
     assert_eq!(log.apply_retention(0).unwrap(), 0);
-    log.set_config(LogConfig { retention_bytes: 6_000, ..config() });
+    log.set_config(LogConfig {
+        retention_bytes: 6_000,
+        ..config()
+    });
     assert_eq!(log.apply_retention(0).unwrap(), 1);
     assert_eq!((log.log_start_offset(), log.size_bytes()), (4, 6_000));
-    log.set_config(LogConfig { retention_bytes: 0, ..config() });
+    log.set_config(LogConfig {
+        retention_bytes: 0,
+        ..config()
+    });
     assert_eq!(log.apply_retention(0).unwrap(), 2);
-    assert_eq!((log.log_start_offset(), log.log_end_offset(), log.size_bytes()), (10, 10, 0));
+    assert_eq!(
+        (
+            log.log_start_offset(),
+            log.log_end_offset(),
+            log.size_bytes()
+        ),
+        (10, 10, 0)
+    );
 }
 
 #[test]
@@ -217,10 +297,19 @@ fn truncate_to_removes_the_tail_across_segments_and_survives_reopen() {
         append(&log, 2, i, 1000 - 61); // offsets 2i..2i+1, 4 batches per segment
     }
     assert_eq!(log.segment_count(), 3);
-    assert!(matches!(log.truncate_to(5), Err(StorageError::InvalidTruncation(5))));
-    assert!(matches!(log.truncate_to(21), Err(StorageError::InvalidTruncation(21))));
+    assert!(matches!(
+        log.truncate_to(5),
+        Err(StorageError::InvalidTruncation(5))
+    ));
+    assert!(matches!(
+        log.truncate_to(21),
+        Err(StorageError::InvalidTruncation(21))
+    ));
     log.truncate_to(6).unwrap();
-    assert_eq!((log.log_end_offset(), log.segment_count(), log.size_bytes()), (6, 1, 3000));
+    assert_eq!(
+        (log.log_end_offset(), log.segment_count(), log.size_bytes()),
+        (6, 1, 3000)
+    );
     assert_eq!(log_files(dir.path()).len(), 1);
     assert_eq!(log.max_timestamp(), Some((2, 5)));
     assert!(matches!(log.read(6, 10, i64::MAX), Ok(r) if r.bytes.is_empty()));
@@ -244,14 +333,28 @@ fn delete_records_before_moves_log_start_durably() {
     for _ in 0..10 {
         append(&log, 2, 1, 1000 - 61);
     }
-    assert!(matches!(log.delete_records_before(21), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.delete_records_before(21),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
     assert_eq!(log.delete_records_before(9).unwrap(), 9);
-    assert_eq!(log.segment_count(), 2, "the segment holding 0..=7 is wholly below 9");
-    assert_eq!(log.delete_records_before(3).unwrap(), 9, "never moves backwards");
+    assert_eq!(
+        log.segment_count(),
+        2,
+        "the segment holding 0..=7 is wholly below 9"
+    );
+    assert_eq!(
+        log.delete_records_before(3).unwrap(),
+        9,
+        "never moves backwards"
+    );
     // A read inside the first remaining batch returns it (it holds offset 9).
     let b = split(&log.read(9, 10, i64::MAX).unwrap().bytes);
     assert_eq!((b[0].0, b[0].1), (8, 9));
-    assert!(matches!(log.read(8, 10, i64::MAX), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(8, 10, i64::MAX),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
     drop(log);
     let log = PartitionLog::open(dir.path(), config()).unwrap();
     assert_eq!(log.log_start_offset(), 9);
@@ -305,22 +408,38 @@ fn end_offset_for_epoch_follows_appends_truncation_and_reopen() {
 #[test]
 fn indexes_are_rebuilt_when_deleted_or_corrupt() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig { index_interval_bytes: 100, ..config() };
+    let cfg = LogConfig {
+        index_interval_bytes: 100,
+        ..config()
+    };
     let log = PartitionLog::open(dir.path(), cfg.clone()).unwrap();
     for i in 0..40 {
         let mut b = batch(3, 1_000 + i * 10, 200);
         log.append(&mut b, 0, 0).unwrap();
     }
     log.flush_to(log.log_end_offset()).unwrap(); // closed segments become trusted
-    let expect_read: Vec<_> = (0..120).map(|o| log.read(o, 1, i64::MAX).unwrap().bytes).collect();
-    let expect_ts: Vec<_> = (990..1_400).step_by(7).map(|t| log.batch_for_timestamp(t).unwrap()).collect();
+    let expect_read: Vec<_> = (0..120)
+        .map(|o| log.read(o, 1, i64::MAX).unwrap().bytes)
+        .collect();
+    let expect_ts: Vec<_> = (990..1_400)
+        .step_by(7)
+        .map(|t| log.batch_for_timestamp(t).unwrap())
+        .collect();
     assert!(expect_ts.last().unwrap().is_none());
     let check = |log: &PartitionLog| {
         for (o, want) in expect_read.iter().enumerate() {
-            assert_eq!(&log.read(o as i64, 1, i64::MAX).unwrap().bytes, want, "offset {o}");
+            assert_eq!(
+                &log.read(o as i64, 1, i64::MAX).unwrap().bytes,
+                want,
+                "offset {o}"
+            );
         }
         for (k, t) in (990..1_400).step_by(7).enumerate() {
-            assert_eq!(log.batch_for_timestamp(t).unwrap(), expect_ts[k], "timestamp {t}");
+            assert_eq!(
+                log.batch_for_timestamp(t).unwrap(),
+                expect_ts[k],
+                "timestamp {t}"
+            );
         }
         assert_eq!(log.max_timestamp(), Some((1_390, 119)));
     };
@@ -348,14 +467,23 @@ fn indexes_are_rebuilt_when_deleted_or_corrupt() {
 #[test]
 fn batch_for_timestamp_finds_first_batch_reaching_the_timestamp() {
     let dir = tempfile::tempdir().unwrap();
-    let log = PartitionLog::open(dir.path(), LogConfig { index_interval_bytes: 1, ..config() }).unwrap();
+    let log = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            index_interval_bytes: 1,
+            ..config()
+        },
+    )
+    .unwrap();
     for ts in [10, 30, 20, 40, 40, 50] {
         append(&log, 1, ts, 300);
     }
     let base_of = |t: i64| {
-        log.batch_for_timestamp(t)
-            .unwrap()
-            .map(|b| riffle_protocol::batch::RecordBatchView::parse(&b).unwrap().base_offset())
+        log.batch_for_timestamp(t).unwrap().map(|b| {
+            riffle_protocol::batch::RecordBatchView::parse(&b)
+                .unwrap()
+                .base_offset()
+        })
     };
     assert_eq!(base_of(0), Some(0));
     assert_eq!(base_of(11), Some(1));
@@ -374,7 +502,8 @@ fn for_each_batch_visits_every_batch_from_the_one_containing_the_offset() {
         append(&log, 3, 1, 900);
     }
     let mut seen = Vec::new();
-    log.for_each_batch(10, &mut |v| seen.push(v.base_offset())).unwrap();
+    log.for_each_batch(10, &mut |v| seen.push(v.base_offset()))
+        .unwrap();
     assert_eq!(seen, (9..36).step_by(3).collect::<Vec<_>>());
 }
 
@@ -382,7 +511,8 @@ fn for_each_batch_visits_every_batch_from_the_one_containing_the_offset() {
 fn batches_encoded_by_kafka_protocol_round_trip() {
     use bytes::BytesMut;
     use kafka_protocol::records::{
-        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+        TimestampType,
     };
     let records: Vec<Record> = (0..5)
         .map(|i| Record {
@@ -402,21 +532,35 @@ fn batches_encoded_by_kafka_protocol_round_trip() {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::Lz4 }).unwrap();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::Lz4,
+        },
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(dir.path(), config()).unwrap();
     let mut first = buf.to_vec();
     log.append(&mut first, 2, 0).unwrap();
     let mut second = buf.to_vec();
     let info = log.append(&mut second, 2, 0).unwrap();
-    assert_eq!((info.base_offset, info.last_offset, info.max_timestamp), (5, 9, 1_004));
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.max_timestamp),
+        (5, 9, 1_004)
+    );
     let mut read = log.read(5, u32::MAX, i64::MAX).unwrap().bytes;
     let mut decoded = Vec::new();
     while !read.is_empty() {
         decoded.extend(RecordBatchDecoder::decode(&mut read).unwrap().records);
     }
     assert_eq!(decoded.len(), 5);
-    assert_eq!(decoded.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![5, 6, 7, 8, 9]);
+    assert_eq!(
+        decoded.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![5, 6, 7, 8, 9]
+    );
     assert_eq!(decoded[4].value.as_deref(), Some(&[b'x'; 1024][..]));
 }
 
@@ -424,7 +568,16 @@ fn batches_encoded_by_kafka_protocol_round_trip() {
 fn concurrent_appends_and_flushes_share_syncs_and_lose_nothing() {
     // Group commit: many threads append then flush_to their own end.
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(PartitionLog::open(dir.path(), LogConfig { segment_bytes: 64 * 1024, ..config() }).unwrap());
+    let log = Arc::new(
+        PartitionLog::open(
+            dir.path(),
+            LogConfig {
+                segment_bytes: 64 * 1024,
+                ..config()
+            },
+        )
+        .unwrap(),
+    );
     let threads: Vec<_> = (0..8u8)
         .map(|t| {
             let log = log.clone();
@@ -445,7 +598,10 @@ fn concurrent_appends_and_flushes_share_syncs_and_lose_nothing() {
             })
         })
         .collect();
-    let mut all: Vec<i64> = threads.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<i64> = threads
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     all.sort();
     assert_eq!(all, (0..800).step_by(2).collect::<Vec<_>>());
     assert!(log.segment_count() > 1);
@@ -455,13 +611,23 @@ fn concurrent_appends_and_flushes_share_syncs_and_lose_nothing() {
     lose_unsynced_log_writes(dir.path(), &synced);
     let log = PartitionLog::open(dir.path(), config()).unwrap();
     assert_eq!(log.log_end_offset(), 800);
-    assert_eq!(split(&log.read(0, u32::MAX, i64::MAX).unwrap().bytes).len(), 400);
+    assert_eq!(
+        split(&log.read(0, u32::MAX, i64::MAX).unwrap().bytes).len(),
+        400
+    );
 }
 
 #[test]
 fn page_cache_mode_flush_returns_at_once_and_flush_all_syncs() {
     let dir = tempfile::tempdir().unwrap();
-    let log = PartitionLog::open(dir.path(), LogConfig { durability: Durability::PageCache, ..config() }).unwrap();
+    let log = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            durability: Durability::PageCache,
+            ..config()
+        },
+    )
+    .unwrap();
     for _ in 0..10 {
         append(&log, 1, 1, 1000);
     }
@@ -486,7 +652,12 @@ fn stray_files_are_removed_on_open() {
     fs::write(p.join("00000000000000000000.log.deleted"), b"junk").unwrap();
     let log = PartitionLog::open(p, config()).unwrap();
     assert_eq!(log.log_end_offset(), 1);
-    for name in ["00000000000000000077.index", "00000000000000000077.timeindex", "log-start-offset.tmp", "00000000000000000000.log.deleted"] {
+    for name in [
+        "00000000000000000077.index",
+        "00000000000000000077.timeindex",
+        "log-start-offset.tmp",
+        "00000000000000000000.log.deleted",
+    ] {
         assert!(!p.join(name).exists(), "{name} should be gone");
     }
 }

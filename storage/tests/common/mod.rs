@@ -53,7 +53,8 @@ pub fn split(bytes: &[u8]) -> Vec<(i64, i64, Vec<u8>)> {
     riffle_protocol::batch::BatchIter::new(bytes)
         .map(|v| {
             let v = v.expect("read returned a malformed batch");
-            v.verify_crc().expect("read returned a batch with a bad CRC");
+            v.verify_crc()
+                .expect("read returned a batch with a bad CRC");
             (v.base_offset(), v.last_offset(), v.as_bytes().to_vec())
         })
         .collect()
