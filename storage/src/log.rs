@@ -497,7 +497,11 @@ impl PartitionLog {
         let st = self.state.read();
         let mut best: Option<(i64, i64)> = None;
         for seg in &st.segments {
-            if seg.max_timestamp >= 0 && best.map_or(true, |(ts, _)| seg.max_timestamp > ts) {
+            let better = match best {
+                Some((ts, _)) => seg.max_timestamp > ts,
+                None => true,
+            };
+            if seg.max_timestamp >= 0 && better {
                 best = Some((seg.max_timestamp, seg.offset_of_max_timestamp));
             }
         }
