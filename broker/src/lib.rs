@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod errors;
+pub mod group;
 pub mod producer_state;
 pub mod server;
 pub mod state;

@@ -117,6 +117,8 @@ pub struct Broker {
     next_producer_id: Mutex<(i64, i64)>,
     /// Woken whenever a high watermark moves (long-polling fetches wait on it).
     pub hw_notify: tokio::sync::Notify,
+    /// The consumer group coordinator (every group; single node).
+    pub groups: crate::group::GroupCoordinator,
 }
 
 /// Whether `name` is a legal Kafka topic name (`[a-zA-Z0-9._-]`, 1..=249 chars, not `.`/`..`).
@@ -223,6 +225,7 @@ impl Broker {
             meta_lock: Mutex::new(()),
             next_producer_id: Mutex::new((meta.producer_id_block_end, meta.producer_id_block_end)),
             hw_notify: tokio::sync::Notify::new(),
+            groups: crate::group::GroupCoordinator::new(&config),
             config: RwLock::new(config),
         });
         for t in meta.topics {

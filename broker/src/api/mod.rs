@@ -6,17 +6,27 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -87,6 +97,35 @@ pub async fn dispatch(broker: &Arc<Broker>, req: DecodedRequest) -> Reply {
         )),
         RequestKind::InitProducerId(r) => Reply::Now(ResponseKind::InitProducerId(
             init_producer_id::handle(broker, v, r),
+        )),
+        RequestKind::FindCoordinator(r) => Reply::Now(ResponseKind::FindCoordinator(
+            find_coordinator::handle(broker, v, r),
+        )),
+        RequestKind::JoinGroup(r) => {
+            let client_id = req.header.client_id.as_deref().unwrap_or("");
+            join_group::handle(broker, v, client_id, r)
+        }
+        RequestKind::SyncGroup(r) => sync_group::handle(broker, v, r),
+        RequestKind::Heartbeat(r) => {
+            Reply::Now(ResponseKind::Heartbeat(heartbeat::handle(broker, v, r)))
+        }
+        RequestKind::LeaveGroup(r) => {
+            Reply::Now(ResponseKind::LeaveGroup(leave_group::handle(broker, v, r)))
+        }
+        RequestKind::OffsetCommit(r) => Reply::Now(ResponseKind::OffsetCommit(
+            offset_commit::handle(broker, v, r),
+        )),
+        RequestKind::OffsetFetch(r) => Reply::Now(ResponseKind::OffsetFetch(offset_fetch::handle(
+            broker, v, r,
+        ))),
+        RequestKind::DescribeGroups(r) => Reply::Now(ResponseKind::DescribeGroups(
+            describe_groups::handle(broker, v, r),
+        )),
+        RequestKind::ListGroups(r) => {
+            Reply::Now(ResponseKind::ListGroups(list_groups::handle(broker, v, r)))
+        }
+        RequestKind::DeleteGroups(r) => Reply::Now(ResponseKind::DeleteGroups(
+            delete_groups::handle(broker, v, r),
         )),
         other => Reply::Close(format!(
             "no handler for {:?}",

@@ -1,0 +1,641 @@
+//! The classic-protocol consumer group coordinator: one per broker, coordinator of every
+//! group (single node). It owns the groups behind one lock, the clock, and one tokio timer
+//! task per group that runs [`Group::on_timer`] when the group's next deadline passes.
+//!
+//! The state machine itself (`state`, `join`, `sync`, `heartbeat`, `offsets`) is pure and
+//! clock-driven so it is tested without tokio time. Offset commits go through
+//! [`store::GroupRecord`]s (append to the [`GroupStore`], then apply) so that the durable
+//! `__consumer_offsets` store can be added behind [`GroupStore`] without touching handlers.
+
+pub mod heartbeat;
+pub mod join;
+pub mod offsets;
+pub mod state;
+pub mod store;
+pub mod sync;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use parking_lot::Mutex;
+use riffle_config::BrokerConfig;
+use tokio::sync::{oneshot, Notify};
+
+pub use heartbeat::LeavingMember;
+pub use join::JoinRequest;
+pub use offsets::CommittedOffset;
+pub use state::{Group, GroupConfig, GroupState, JoinOutcome, JoinedMember, SyncOutcome};
+pub use store::{GroupRecord, GroupStore, MemoryStore, StoreError};
+pub use sync::SyncRequest;
+
+/// Most members (and handed-out member ids) in one group, whatever `group.max.size` says.
+pub const GROUP_MEMBERS_MAX: usize = 1000;
+/// Most groups one coordinator holds; joins and commits that would create more fail with
+/// COORDINATOR_NOT_AVAILABLE (a retriable error) until retention frees some.
+pub const GROUPS_MAX: usize = 100_000;
+/// Kafka's `offset.metadata.max.bytes` default.
+pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
+/// Most bytes of a group id (Kafka has no limit; a bound keeps memory in check).
+pub const GROUP_ID_BYTES_MAX: usize = 1024;
+
+/// One partition's committed offset as OffsetFetch returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedOffset {
+    pub topic: String,
+    pub partition: i32,
+    /// -1 when nothing is committed.
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+/// One offset of an OffsetCommit that passed the broker's partition checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetToCommit {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+/// DescribeGroups' view of one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: bytes::Bytes,
+    pub assignment: bytes::Bytes,
+}
+
+/// DescribeGroups' view of one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: GroupState,
+    pub protocol_type: String,
+    /// The selected protocol while Stable, else empty.
+    pub protocol_data: String,
+    pub members: Vec<MemberDescription>,
+}
+
+/// ListGroups' view of one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: GroupState,
+}
+
+impl GroupConfig {
+    pub fn from_broker(cfg: &BrokerConfig) -> GroupConfig {
+        GroupConfig {
+            initial_rebalance_delay_ms: u64::try_from(cfg.group_initial_rebalance_delay_ms)
+                .unwrap_or(0),
+            session_timeout_ms_min: cfg.group_min_session_timeout_ms,
+            session_timeout_ms_max: cfg.group_max_session_timeout_ms,
+            members_max: usize::try_from(cfg.group_max_size)
+                .unwrap_or(GROUP_MEMBERS_MAX)
+                .clamp(1, GROUP_MEMBERS_MAX),
+            offsets_retention_ms: u64::try_from(cfg.offsets_retention_minutes)
+                .unwrap_or(0)
+                .saturating_mul(60_000),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Groups {
+    groups: HashMap<String, Group>,
+    /// Wakes a group's timer task after anything changed its deadlines.
+    timers: HashMap<String, Arc<Notify>>,
+}
+
+struct Inner {
+    config: Mutex<GroupConfig>,
+    groups: Mutex<Groups>,
+    store: Box<dyn GroupStore>,
+    /// The coordinator's monotonic clock starts here.
+    epoch: tokio::time::Instant,
+    retention_check_interval_ms: u64,
+    janitor_started: AtomicBool,
+}
+
+/// The group coordinator of this broker.
+pub struct GroupCoordinator {
+    inner: Arc<Inner>,
+}
+
+impl GroupCoordinator {
+    pub fn new(config: &BrokerConfig) -> GroupCoordinator {
+        Self::with_store(config, Box::new(MemoryStore))
+    }
+
+    pub fn with_store(config: &BrokerConfig, store: Box<dyn GroupStore>) -> GroupCoordinator {
+        GroupCoordinator {
+            inner: Arc::new(Inner {
+                config: Mutex::new(GroupConfig::from_broker(config)),
+                groups: Mutex::new(Groups::default()),
+                store,
+                epoch: tokio::time::Instant::now(),
+                retention_check_interval_ms: u64::try_from(
+                    config.offsets_retention_check_interval_ms,
+                )
+                .unwrap_or(600_000)
+                .max(1000),
+                janitor_started: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Applies changed broker settings to groups created from now on.
+    pub fn set_config(&self, config: &BrokerConfig) {
+        *self.inner.config.lock() = GroupConfig::from_broker(config);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.inner.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Replays durable records into memory (on start, before serving).
+    pub fn replay(&self, records: &[GroupRecord]) {
+        let config = *self.inner.config.lock();
+        let now = self.now_ms();
+        let mut g = self.inner.groups.lock();
+        for r in records {
+            store::apply_record(&mut g.groups, r, config, now);
+        }
+    }
+
+    /// Runs `f` on the group, creating it if `create`; wakes its timer afterwards.
+    fn with_group<T>(
+        &self,
+        group_id: &str,
+        create: bool,
+        f: impl FnOnce(&mut Group, u64) -> T,
+    ) -> Result<T, ResponseError> {
+        let now = self.now_ms();
+        let mut guard = self.inner.groups.lock();
+        let groups = &mut *guard;
+        if !groups.groups.contains_key(group_id) {
+            if !create {
+                return Err(ResponseError::GroupIdNotFound);
+            }
+            if groups.groups.len() >= GROUPS_MAX {
+                tracing::warn!(
+                    group = group_id,
+                    "coordinator holds {GROUPS_MAX} groups; refusing a new one"
+                );
+                return Err(ResponseError::CoordinatorNotAvailable);
+            }
+            let config = *self.inner.config.lock();
+            groups
+                .groups
+                .insert(group_id.to_string(), Group::new(group_id, config, now));
+        }
+        let Some(group) = groups.groups.get_mut(group_id) else {
+            return Err(ResponseError::GroupIdNotFound);
+        };
+        let generation_before = group.generation_id;
+        let out = f(group, now);
+        if group.generation_id != generation_before {
+            let record = GroupRecord::GroupMetadata {
+                group_id: group.group_id.clone(),
+                protocol_type: group.protocol_type.clone(),
+                generation_id: group.generation_id,
+            };
+            if let Err(e) = self.inner.store.append(&[record]) {
+                tracing::warn!(group = group_id, "group metadata not stored: {e}");
+            }
+        }
+        self.wake_timer(groups, group_id);
+        Ok(out)
+    }
+
+    /// Makes sure the group's timer task runs and re-reads its deadline.
+    fn wake_timer(&self, groups: &mut Groups, group_id: &str) {
+        if let Some(wake) = groups.timers.get(group_id) {
+            wake.notify_one();
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let wake = Arc::new(Notify::new());
+        groups.timers.insert(group_id.to_string(), wake.clone());
+        runtime.spawn(group_timer(
+            Arc::downgrade(&self.inner),
+            group_id.to_string(),
+            wake,
+        ));
+        if !self.inner.janitor_started.swap(true, Ordering::AcqRel) {
+            runtime.spawn(janitor(Arc::downgrade(&self.inner)));
+        }
+    }
+
+    /// JoinGroup. The answer comes on the receiver (at once, or when the join phase ends).
+    pub fn join(&self, group_id: &str, req: JoinRequest) -> oneshot::Receiver<JoinOutcome> {
+        let fail = |e: ResponseError, member_id: &str| {
+            let (tx, rx) = oneshot::channel();
+            let _ = tx.send(JoinOutcome::error(member_id, e));
+            rx
+        };
+        if !valid_group_id(group_id) {
+            return fail(ResponseError::InvalidGroupId, &req.member_id);
+        }
+        let config = *self.inner.config.lock();
+        if req.session_timeout_ms < config.session_timeout_ms_min
+            || req.session_timeout_ms > config.session_timeout_ms_max
+        {
+            return fail(ResponseError::InvalidSessionTimeout, &req.member_id);
+        }
+        let new_member_id = format!(
+            "{}-{}",
+            req.group_instance_id.as_deref().unwrap_or(&req.client_id),
+            uuid::Uuid::new_v4()
+        );
+        let member_id = req.member_id.clone();
+        // Only a member without an id may create the group.
+        let create = member_id.is_empty();
+        match self.with_group(group_id, create, |g, now| g.join(req, new_member_id, now)) {
+            Ok(rx) => rx,
+            Err(ResponseError::GroupIdNotFound) => fail(ResponseError::UnknownMemberId, &member_id),
+            Err(e) => fail(e, &member_id),
+        }
+    }
+
+    /// SyncGroup. The answer comes on the receiver (a follower's once the leader synced).
+    pub fn sync(&self, group_id: &str, req: SyncRequest) -> oneshot::Receiver<SyncOutcome> {
+        let fail = |e: ResponseError| {
+            let (tx, rx) = oneshot::channel();
+            let _ = tx.send(SyncOutcome::error(e));
+            rx
+        };
+        if !valid_group_id(group_id) {
+            return fail(ResponseError::InvalidGroupId);
+        }
+        match self.with_group(group_id, false, |g, now| g.sync(req, now)) {
+            Ok(rx) => rx,
+            Err(ResponseError::GroupIdNotFound) => fail(ResponseError::UnknownMemberId),
+            Err(e) => fail(e),
+        }
+    }
+
+    /// Heartbeat: the error code to answer.
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> i16 {
+        if !valid_group_id(group_id) {
+            return ResponseError::InvalidGroupId.code();
+        }
+        match self.with_group(group_id, false, |g, now| {
+            g.heartbeat(member_id, group_instance_id, generation_id, now)
+        }) {
+            Ok(code) => code,
+            Err(ResponseError::GroupIdNotFound) => ResponseError::UnknownMemberId.code(),
+            Err(e) => e.code(),
+        }
+    }
+
+    /// LeaveGroup: one error code per leaving member, or a group-level error.
+    pub fn leave(&self, group_id: &str, members: &[LeavingMember]) -> Result<Vec<i16>, i16> {
+        if !valid_group_id(group_id) {
+            return Err(ResponseError::InvalidGroupId.code());
+        }
+        match self.with_group(group_id, false, |g, now| g.leave(members, now)) {
+            Ok(codes) => Ok(codes),
+            Err(ResponseError::GroupIdNotFound) => {
+                Ok(vec![ResponseError::UnknownMemberId.code(); members.len()])
+            }
+            Err(e) => Err(e.code()),
+        }
+    }
+
+    /// OffsetCommit of offsets the broker already checked (partition exists, metadata size).
+    /// A group that does not exist is created for a simple consumer (generation < 0).
+    pub fn commit_offsets(
+        &self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        retention_time_ms: i64,
+        offsets: Vec<OffsetToCommit>,
+    ) -> Result<(), i16> {
+        if !valid_group_id(group_id) {
+            return Err(ResponseError::InvalidGroupId.code());
+        }
+        let wall_now = crate::state::now_ms();
+        let create = generation_id < 0;
+        let result = self.with_group(group_id, create, |g, now| {
+            g.validate_offset_commit(generation_id, member_id, group_instance_id, now)?;
+            let records: Vec<GroupRecord> = offsets
+                .into_iter()
+                .map(|o| GroupRecord::OffsetCommit {
+                    group_id: g.group_id.clone(),
+                    topic: o.topic,
+                    partition: o.partition,
+                    offset: CommittedOffset {
+                        offset: o.offset,
+                        leader_epoch: o.leader_epoch,
+                        metadata: o.metadata,
+                        commit_timestamp_ms: wall_now,
+                        expire_timestamp_ms: (retention_time_ms >= 0)
+                            .then(|| wall_now.saturating_add(retention_time_ms)),
+                    },
+                })
+                .collect();
+            self.inner.store.append(&records).map_err(|e| {
+                tracing::error!(group = %g.group_id, "offset commit not stored: {e}");
+                ResponseError::CoordinatorNotAvailable
+            })?;
+            for r in records {
+                if let GroupRecord::OffsetCommit {
+                    topic,
+                    partition,
+                    offset,
+                    ..
+                } = r
+                {
+                    g.offsets.insert((topic, partition), offset);
+                }
+            }
+            Ok::<(), ResponseError>(())
+        });
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.code()),
+            // A member of a group this coordinator does not know (e.g. after a restart).
+            Err(ResponseError::GroupIdNotFound) => Err(ResponseError::IllegalGeneration.code()),
+            Err(e) => Err(e.code()),
+        }
+    }
+
+    /// OffsetFetch: the committed offsets of `topics` (partitions without one get -1), or of
+    /// every committed partition when `topics` is `None`.
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        topics: Option<&[(String, Vec<i32>)]>,
+    ) -> Result<Vec<FetchedOffset>, i16> {
+        if !valid_group_id(group_id) {
+            return Err(ResponseError::InvalidGroupId.code());
+        }
+        let guard = self.inner.groups.lock();
+        let group = guard.groups.get(group_id);
+        let fetched = |topic: &str, partition: i32, o: Option<&CommittedOffset>| FetchedOffset {
+            topic: topic.to_string(),
+            partition,
+            offset: o.map_or(-1, |o| o.offset),
+            leader_epoch: o.map_or(-1, |o| o.leader_epoch),
+            metadata: o.map_or(Some(String::new()), |o| o.metadata.clone()),
+        };
+        Ok(match topics {
+            Some(topics) => topics
+                .iter()
+                .flat_map(|(t, parts)| {
+                    parts
+                        .iter()
+                        .map(|p| fetched(t, *p, group.and_then(|g| g.offset(t, *p))))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+            None => group
+                .map(|g| {
+                    g.offsets
+                        .iter()
+                        .map(|((t, p), o)| fetched(t, *p, Some(o)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Committed offsets of a group as (topic, partition, offset), for consumer lag.
+    pub fn committed_offsets(&self, group: &str) -> Vec<(String, i32, i64)> {
+        let guard = self.inner.groups.lock();
+        guard
+            .groups
+            .get(group)
+            .map(|g| {
+                g.offsets
+                    .iter()
+                    .map(|((t, p), o)| (t.clone(), *p, o.offset))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// DescribeGroups of one group; an unknown group is described as Dead with no members.
+    pub fn describe(&self, group_id: &str) -> GroupDescription {
+        let guard = self.inner.groups.lock();
+        let Some(g) = guard.groups.get(group_id) else {
+            return GroupDescription {
+                group_id: group_id.to_string(),
+                state: GroupState::Dead,
+                protocol_type: String::new(),
+                protocol_data: String::new(),
+                members: vec![],
+            };
+        };
+        let stable = g.is(GroupState::Stable);
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        GroupDescription {
+            group_id: group_id.to_string(),
+            state: g.state,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol_data: if stable {
+                protocol.clone()
+            } else {
+                String::new()
+            },
+            members: g
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable {
+                        m.metadata_for(&protocol)
+                    } else {
+                        bytes::Bytes::new()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        bytes::Bytes::new()
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// ListGroups: every group, sorted by id.
+    pub fn list(&self) -> Vec<GroupListing> {
+        let guard = self.inner.groups.lock();
+        let mut out: Vec<GroupListing> = guard
+            .groups
+            .values()
+            .filter(|g| !g.is(GroupState::Dead))
+            .map(|g| GroupListing {
+                group_id: g.group_id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.state,
+            })
+            .collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// DeleteGroups of one group: only an empty group can go, with its offsets.
+    pub fn delete(&self, group_id: &str) -> i16 {
+        if !valid_group_id(group_id) {
+            return ResponseError::InvalidGroupId.code();
+        }
+        let mut guard = self.inner.groups.lock();
+        let groups = &mut *guard;
+        let Some(g) = groups.groups.get_mut(group_id) else {
+            return ResponseError::GroupIdNotFound.code();
+        };
+        match g.state {
+            GroupState::Dead => return ResponseError::GroupIdNotFound.code(),
+            GroupState::Empty => {}
+            _ => return ResponseError::NonEmptyGroup.code(),
+        }
+        let record = GroupRecord::GroupTombstone {
+            group_id: group_id.to_string(),
+        };
+        if let Err(e) = self.inner.store.append(std::slice::from_ref(&record)) {
+            tracing::error!(group = group_id, "group deletion not stored: {e}");
+            return ResponseError::CoordinatorNotAvailable.code();
+        }
+        g.transition(GroupState::Dead, self.now_ms());
+        remove_group(groups, group_id);
+        tracing::info!(group = group_id, "deleted group");
+        state::NONE
+    }
+
+    /// Expires offsets past retention and removes empty groups with nothing left.
+    pub fn expire_offsets(&self) {
+        let now = self.now_ms();
+        let wall_now = crate::state::now_ms();
+        let retention_ms = self.inner.config.lock().offsets_retention_ms;
+        let mut guard = self.inner.groups.lock();
+        let groups = &mut *guard;
+        let mut gone = vec![];
+        for g in groups.groups.values_mut() {
+            let expired = g.expired_offsets(wall_now, now, retention_ms);
+            if !expired.is_empty() {
+                let records: Vec<GroupRecord> = expired
+                    .iter()
+                    .map(|(t, p)| GroupRecord::OffsetTombstone {
+                        group_id: g.group_id.clone(),
+                        topic: t.clone(),
+                        partition: *p,
+                    })
+                    .collect();
+                if let Err(e) = self.inner.store.append(&records) {
+                    tracing::warn!(group = %g.group_id, "offset expiry not stored: {e}");
+                    continue;
+                }
+                for k in expired {
+                    g.offsets.remove(&k);
+                }
+                tracing::debug!(group = %g.group_id, "expired offsets");
+            }
+            if g.is(GroupState::Empty) && g.offsets.is_empty() && g.pending_members.is_empty() {
+                gone.push(g.group_id.clone());
+            }
+        }
+        for id in gone {
+            remove_group(groups, &id);
+        }
+    }
+}
+
+fn remove_group(groups: &mut Groups, group_id: &str) {
+    groups.groups.remove(group_id);
+    if let Some(wake) = groups.timers.remove(group_id) {
+        wake.notify_one();
+    }
+}
+
+/// Kafka accepts any non-empty group id.
+fn valid_group_id(group_id: &str) -> bool {
+    !group_id.is_empty() && group_id.len() <= GROUP_ID_BYTES_MAX
+}
+
+/// Runs a group's timers until the group is removed or the coordinator dropped.
+async fn group_timer(inner: Weak<Inner>, group_id: String, wake: Arc<Notify>) {
+    loop {
+        let (deadline, epoch) = {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let guard = inner.groups.lock();
+            if !guard
+                .timers
+                .get(&group_id)
+                .is_some_and(|w| Arc::ptr_eq(w, &wake))
+            {
+                return;
+            }
+            let deadline = guard
+                .groups
+                .get(&group_id)
+                .and_then(|g| g.next_deadline_ms());
+            (deadline, inner.epoch)
+        };
+        match deadline {
+            Some(d) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(epoch + Duration::from_millis(d)) => {}
+                    _ = wake.notified() => continue,
+                }
+            }
+            None => {
+                wake.notified().await;
+                continue;
+            }
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let now = inner.epoch.elapsed().as_millis() as u64;
+        let mut guard = inner.groups.lock();
+        if let Some(g) = guard.groups.get_mut(&group_id) {
+            g.on_timer(now);
+        }
+    }
+}
+
+/// Periodic offset retention (`offsets.retention.check.interval.ms`).
+async fn janitor(inner: Weak<Inner>) {
+    let interval_ms = match inner.upgrade() {
+        Some(i) => i.retention_check_interval_ms,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        GroupCoordinator { inner }.expire_offsets();
+    }
+}
