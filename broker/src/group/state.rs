@@ -464,6 +464,7 @@ impl Group {
                     }
                 }
                 self.prepare_rebalance(now_ms);
+                self.maybe_complete_join(now_ms);
             }
         }
     }
@@ -482,7 +483,11 @@ impl Group {
         m.answer_sync(SyncOutcome::error(error));
         match self.state {
             GroupState::Dead | GroupState::Empty => {}
-            GroupState::Stable | GroupState::CompletingRebalance => self.prepare_rebalance(now_ms),
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                self.prepare_rebalance(now_ms);
+                // The last member leaving empties the group at once.
+                self.maybe_complete_join(now_ms);
+            }
             GroupState::PreparingRebalance => self.maybe_complete_join(now_ms),
         }
     }
