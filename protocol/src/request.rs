@@ -121,6 +121,14 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, DecodeError> {
     let header_version = api_key.request_header_version(api_version);
     let header = RequestHeader::decode(&mut buf, header_version)
         .map_err(|e| bad(format!("request header v{header_version}: {e:#}")))?;
+    // kafka-protocol 0.18 (unpatched) turns a tag above i32::MAX into a negative key that it
+    // then cannot re-encode; Kafka tags are non-negative i32s.
+    if let Some(tag) = header.unknown_tagged_fields.keys().find(|t| **t < 0) {
+        return Err(bad(format!(
+            "request header tagged field tag {} out of range",
+            *tag as u32
+        )));
+    }
     let body = if api_key == ApiKey::Produce && api_version < PRODUCE_MIN_ACCEPTED_VERSION {
         RequestKind::Produce(legacy::decode_produce_v0_to_v2(&mut buf).map_err(bad)?)
     } else {
@@ -294,6 +302,22 @@ mod tests {
                 }
             ));
         }
+    }
+
+    /// Fuzz reproducer (decode_request target): a header v2 tag of 0xffffffff decoded as key
+    /// -1, which re-encoded to a frame that no longer decoded.
+    #[test]
+    fn decode_request_rejects_header_tag_above_i32_max() {
+        let frame: &[u8] = &[
+            0, 3, 0, 12, 0, 0, 0, 3, 0, 1, b'x', // Metadata v12, correlation 3, client "x"
+            1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, // 1 tagged field: tag 0xffffffff, size 0
+            1, 1, 0, 0, // topics [], allow_auto_topic_creation, include_topic_ops, no tags
+        ];
+        let err = decode_request(Bytes::from_static(frame)).unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Malformed { reason, .. } if reason.contains("4294967295")),
+            "{err:?}"
+        );
     }
 
     #[test]

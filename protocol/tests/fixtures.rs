@@ -226,3 +226,20 @@ fn produce_v2_request_decodes_by_hand_for_the_unsupported_version_answer() {
         Some(&[0xab, 0xcd][..])
     );
 }
+
+/// Fuzz reproducer kept from `cargo fuzz run decode_request`: decoded, then re-encoded to a
+/// frame that no longer decoded (header tag 0xffffffff stored as -1). Now a decode error.
+#[test]
+fn fuzz_reproducer_header_tag_overflow_is_rejected() {
+    let err = decode_request(fixture("fuzz/decode_request-header-tag-overflow.bin")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DecodeError::Malformed {
+                correlation_id: Some(3),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -151,7 +151,8 @@ impl Decodable for AlterPartitionReassignmentsRequest {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             timeout_ms,
@@ -279,7 +280,8 @@ impl Decodable for ReassignablePartition {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             partition_index,
@@ -406,7 +408,8 @@ impl Decodable for ReassignableTopic {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             name,

@@ -157,7 +157,8 @@ impl Decodable for DescribeLogDirsPartition {
                 let tag: u32 = types::UnsignedVarInt.decode(buf)?;
                 let size: u32 = types::UnsignedVarInt.decode(buf)?;
                 let unknown_value = buf.try_get_bytes(size as usize)?;
-                unknown_tagged_fields.insert(tag as i32, unknown_value);
+                let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                unknown_tagged_fields.insert(tag, unknown_value);
             }
         }
         Ok(Self {
@@ -331,7 +332,8 @@ impl Decodable for DescribeLogDirsResponse {
                 let tag: u32 = types::UnsignedVarInt.decode(buf)?;
                 let size: u32 = types::UnsignedVarInt.decode(buf)?;
                 let unknown_value = buf.try_get_bytes(size as usize)?;
-                unknown_tagged_fields.insert(tag as i32, unknown_value);
+                let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                unknown_tagged_fields.insert(tag, unknown_value);
             }
         }
         Ok(Self {
@@ -557,7 +559,8 @@ impl Decodable for DescribeLogDirsResult {
                 let tag: u32 = types::UnsignedVarInt.decode(buf)?;
                 let size: u32 = types::UnsignedVarInt.decode(buf)?;
                 let unknown_value = buf.try_get_bytes(size as usize)?;
-                unknown_tagged_fields.insert(tag as i32, unknown_value);
+                let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                unknown_tagged_fields.insert(tag, unknown_value);
             }
         }
         Ok(Self {
@@ -720,7 +723,8 @@ impl Decodable for DescribeLogDirsTopic {
                 let tag: u32 = types::UnsignedVarInt.decode(buf)?;
                 let size: u32 = types::UnsignedVarInt.decode(buf)?;
                 let unknown_value = buf.try_get_bytes(size as usize)?;
-                unknown_tagged_fields.insert(tag as i32, unknown_value);
+                let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                unknown_tagged_fields.insert(tag, unknown_value);
             }
         }
         Ok(Self {

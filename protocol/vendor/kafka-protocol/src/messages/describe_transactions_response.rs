@@ -119,7 +119,8 @@ impl Decodable for DescribeTransactionsResponse {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             throttle_time_ms,
@@ -245,7 +246,8 @@ impl Decodable for TopicData {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             topic,
@@ -473,7 +475,8 @@ impl Decodable for TransactionState {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             error_code,

@@ -123,7 +123,8 @@ impl Decodable for AbortedTransaction {
                 let tag: u32 = types::UnsignedVarInt.decode(buf)?;
                 let size: u32 = types::UnsignedVarInt.decode(buf)?;
                 let unknown_value = buf.try_get_bytes(size as usize)?;
-                unknown_tagged_fields.insert(tag as i32, unknown_value);
+                let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                unknown_tagged_fields.insert(tag, unknown_value);
             }
         }
         Ok(Self {
@@ -287,7 +288,8 @@ impl Decodable for EpochEndOffset {
                 let tag: u32 = types::UnsignedVarInt.decode(buf)?;
                 let size: u32 = types::UnsignedVarInt.decode(buf)?;
                 let unknown_value = buf.try_get_bytes(size as usize)?;
-                unknown_tagged_fields.insert(tag as i32, unknown_value);
+                let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                unknown_tagged_fields.insert(tag, unknown_value);
             }
         }
         Ok(Self {
@@ -554,7 +556,8 @@ impl Decodable for FetchResponse {
                     }
                     _ => {
                         let unknown_value = buf.try_get_bytes(size as usize)?;
-                        unknown_tagged_fields.insert(tag as i32, unknown_value);
+                        let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                        unknown_tagged_fields.insert(tag, unknown_value);
                     }
                 }
             }
@@ -752,7 +755,8 @@ impl Decodable for FetchableTopicResponse {
                 let tag: u32 = types::UnsignedVarInt.decode(buf)?;
                 let size: u32 = types::UnsignedVarInt.decode(buf)?;
                 let unknown_value = buf.try_get_bytes(size as usize)?;
-                unknown_tagged_fields.insert(tag as i32, unknown_value);
+                let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                unknown_tagged_fields.insert(tag, unknown_value);
             }
         }
         Ok(Self {
@@ -918,7 +922,8 @@ impl Decodable for LeaderIdAndEpoch {
                 let tag: u32 = types::UnsignedVarInt.decode(buf)?;
                 let size: u32 = types::UnsignedVarInt.decode(buf)?;
                 let unknown_value = buf.try_get_bytes(size as usize)?;
-                unknown_tagged_fields.insert(tag as i32, unknown_value);
+                let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                unknown_tagged_fields.insert(tag, unknown_value);
             }
         }
         Ok(Self {
@@ -1148,7 +1153,8 @@ impl Decodable for NodeEndpoint {
                 let tag: u32 = types::UnsignedVarInt.decode(buf)?;
                 let size: u32 = types::UnsignedVarInt.decode(buf)?;
                 let unknown_value = buf.try_get_bytes(size as usize)?;
-                unknown_tagged_fields.insert(tag as i32, unknown_value);
+                let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                unknown_tagged_fields.insert(tag, unknown_value);
             }
         }
         Ok(Self {
@@ -1585,7 +1591,8 @@ impl Decodable for PartitionData {
                     }
                     _ => {
                         let unknown_value = buf.try_get_bytes(size as usize)?;
-                        unknown_tagged_fields.insert(tag as i32, unknown_value);
+                        let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                        unknown_tagged_fields.insert(tag, unknown_value);
                     }
                 }
             }
@@ -1737,7 +1744,8 @@ impl Decodable for SnapshotId {
                 let tag: u32 = types::UnsignedVarInt.decode(buf)?;
                 let size: u32 = types::UnsignedVarInt.decode(buf)?;
                 let unknown_value = buf.try_get_bytes(size as usize)?;
-                unknown_tagged_fields.insert(tag as i32, unknown_value);
+                let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+                unknown_tagged_fields.insert(tag, unknown_value);
             }
         }
         Ok(Self {

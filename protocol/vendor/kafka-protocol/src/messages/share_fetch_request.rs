@@ -135,7 +135,8 @@ impl Decodable for AcknowledgementBatch {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             first_offset,
@@ -280,7 +281,8 @@ impl Decodable for FetchPartition {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             partition_index,
@@ -409,7 +411,8 @@ impl Decodable for FetchTopic {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             topic_id,
@@ -535,7 +538,8 @@ impl Decodable for ForgottenTopic {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             topic_id,
@@ -798,7 +802,8 @@ impl Decodable for ShareFetchRequest {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            let tag = i32::try_from(tag).map_err(|_| anyhow::anyhow!("tagged field tag {tag} exceeds i32::MAX"))?; // Riffle patch
+            unknown_tagged_fields.insert(tag, unknown_value);
         }
         Ok(Self {
             group_id,
