@@ -73,11 +73,9 @@ impl Group {
             .group_instance_id
             .as_ref()
             .is_some_and(|i| self.static_members.contains_key(i));
-        if !is_member
-            && !static_known
-            && !(known && self.pending_members.contains_key(&req.member_id))
-            && self.size() >= self.config.members_max
-        {
+        let pending = known && self.pending_members.contains_key(&req.member_id);
+        let takes_a_place = !(is_member || static_known || pending);
+        if takes_a_place && self.size() >= self.config.members_max {
             reply(
                 tx,
                 JoinOutcome::error(&req.member_id, ResponseError::GroupMaxSizeReached),
@@ -128,7 +126,7 @@ impl Group {
         let protocols_changed = self
             .members
             .get(&old_member_id)
-            .map_or(true, |m| !m.matches(&req.protocols));
+            .is_none_or(|m| !m.matches(&req.protocols));
         self.replace_static_member(instance, &old_member_id, &new_member_id);
         match self.state {
             GroupState::Stable if !protocols_changed => {

@@ -310,7 +310,7 @@ impl Group {
         // Most votes; ties go to the candidate listed first by the first member.
         let mut best: Option<(usize, &String)> = None;
         for (count, name) in votes {
-            if best.map_or(true, |(b, _)| count > b) {
+            if best.is_none_or(|(b, _)| count > b) {
                 best = Some((count, name));
             }
         }

@@ -119,7 +119,7 @@ fn first_join_without_member_id_gets_member_id_required() {
 #[test]
 fn pending_member_id_lapses_after_session_timeout() {
     let mut g = Group::new("g", config(), 0);
-    let _ = g.join(req(""), "m-1".to_string(), 0);
+    drop(g.join(req(""), "m-1".to_string(), 0));
     g.on_timer(SESSION_MS as u64);
     assert!(g.pending_members.is_empty());
     let mut rx = g.join(req("m-1"), "x".to_string(), SESSION_MS as u64 + 1);
@@ -523,22 +523,22 @@ fn protocol_is_chosen_by_member_votes_among_common_ones() {
         ("b", p(&["roundrobin", "range"])),
         ("c", p(&["roundrobin", "range", "sticky"])),
     ] {
-        let _ = g.join(
+        drop(g.join(
             JoinRequest {
                 protocols: protos.clone(),
                 ..req("")
             },
             id.into(),
             0,
-        );
-        let _ = g.join(
+        ));
+        drop(g.join(
             JoinRequest {
                 protocols: protos,
                 ..req(id)
             },
             "x".into(),
             0,
-        );
+        ));
     }
     assert_eq!(g.select_protocol().as_deref(), Some("roundrobin"));
 }
@@ -575,7 +575,7 @@ fn offset_commit_checks_generation_member_and_state() {
         g.validate_offset_commit(1, "a", None, 1),
         Err(ResponseError::RebalanceInProgress)
     );
-    let _ = sync(&mut g, "a", 1, &[], DELAY_MS);
+    drop(sync(&mut g, "a", 1, &[], DELAY_MS));
     assert_eq!(g.validate_offset_commit(1, "a", None, 1), Ok(()));
     assert_eq!(
         g.validate_offset_commit(0, "a", None, 1),
