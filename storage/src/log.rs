@@ -299,6 +299,8 @@ impl PartitionLog {
 
     /// Group commit: one caller syncs, the others wait for it and re-check.
     fn sync_to(&self, end_offset: i64) -> Result<()> {
+        // Nothing past the log end can be made durable: clamp, or callers would spin.
+        let end_offset = end_offset.min(self.log_end_offset());
         let mut fl = self.flush.lock();
         loop {
             self.check_poisoned()?;

@@ -633,6 +633,9 @@ fn page_cache_mode_flush_returns_at_once_and_flush_all_syncs() {
     }
     log.flush_to(10).unwrap();
     log.flush_all().unwrap();
+    // Fsync mode: a flush past the log end covers what exists and returns.
+    log.set_config(config());
+    log.flush_to(i64::MAX).unwrap();
     assert_eq!(
         fs::read_to_string(dir.path().join(riffle_storage::RECOVERY_POINT_FILE)).unwrap(),
         "0\n1\n9\n"
