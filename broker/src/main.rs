@@ -43,6 +43,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -105,7 +106,7 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
-        let addr = format!("{}:{}", l.host, l.port);
+        let addr = l.addr();
         let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot listen on {addr} (listeners={}://{addr}): {e}",

@@ -152,6 +152,9 @@ async fn process(
     let api_key = req.api_key;
     let version = req.api_version;
     tracing::trace!(%peer, ?api_key, version, correlation_id, "request");
+    if req.trailing_bytes > 0 {
+        tracing::debug!(%peer, ?api_key, version, trailing = req.trailing_bytes, "ignoring bytes after the request body");
+    }
     match api::dispatch(broker, req).await {
         Reply::None => Ok(Box::pin(async { None })),
         Reply::Now(body) => {

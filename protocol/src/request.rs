@@ -19,6 +19,8 @@ pub const REQUEST_PREAMBLE_BYTES: usize = 8;
 /// A fully decoded request frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedRequest {
+    /// Bytes left after the body (ignored, as Kafka does).
+    pub trailing_bytes: usize,
     pub header: RequestHeader,
     pub api_key: ApiKey,
     pub api_version: i16,
@@ -134,13 +136,11 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, DecodeError> {
     } else {
         RequestKind::decode(api_key, &mut buf, api_version).map_err(|e| bad(format!("{e:#}")))?
     };
-    if buf.has_remaining() {
-        return Err(bad(format!(
-            "{} trailing bytes after the body",
-            buf.remaining()
-        )));
-    }
+    // Bytes after the body are ignored, as Apache Kafka's parser does: librdkafka 2.x sends
+    // Metadata v12 with three extra bytes (see the test below).
+    let trailing_bytes = buf.remaining();
     Ok(DecodedRequest {
+        trailing_bytes,
         header,
         api_key,
         api_version,
@@ -266,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn decode_request_rejects_trailing_bytes() {
+    fn decode_request_ignores_trailing_bytes_as_kafka_does() {
         let frame = encode_request(
             &header(ApiKey::Metadata, 1, 9),
             &RequestKind::Metadata(MetadataRequest::default()),
@@ -274,11 +274,9 @@ mod tests {
         .unwrap();
         let mut body = BytesMut::from(&frame[4..]);
         body.put_u8(0);
-        let err = decode_request(body.freeze()).unwrap_err();
-        assert!(
-            matches!(&err, DecodeError::Malformed { api_key: Some(3), correlation_id: Some(9), reason } if reason.contains("trailing")),
-            "{err:?}"
-        );
+        let d = decode_request(body.freeze()).unwrap();
+        assert_eq!(d.trailing_bytes, 1);
+        assert_eq!(d.header.correlation_id, 9);
     }
 
     #[test]

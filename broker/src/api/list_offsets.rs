@@ -47,7 +47,7 @@ fn lookup(p: &Partition, timestamp: i64) -> Result<(i64, i64), i16> {
     }
 }
 
-pub fn handle(broker: &Broker, _version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn handle(broker: &Broker, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = req
         .topics
         .into_iter()
@@ -74,10 +74,11 @@ pub fn handle(broker: &Broker, _version: i16, req: ListOffsetsRequest) -> ListOf
                         return base.with_error_code(code);
                     }
                     match lookup(&p, lp.timestamp) {
+                        // The leader epoch field exists from v4 on.
                         Ok((offset, ts)) => base
                             .with_offset(offset)
                             .with_timestamp(ts)
-                            .with_leader_epoch(p.leader_epoch),
+                            .with_leader_epoch(if version >= 4 { p.leader_epoch } else { -1 }),
                         Err(code) => base.with_error_code(code),
                     }
                 })
