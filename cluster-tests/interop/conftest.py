@@ -6,6 +6,7 @@ broker's stderr is attached to the report.
 """
 
 import atexit
+import logging
 import os
 import pathlib
 import shutil
@@ -289,10 +290,16 @@ def wait_until(predicate, timeout_s, interval_s=0.2, what="condition"):
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last value: {last!r}")
 
 
+def kafka_config(bootstrap):
+    """Base librdkafka settings: its log lines go to Python logging (shown with a failed test's report) instead
+    of stderr, where clients still reconnecting to a stopped broker would flood the run's output."""
+    return {"bootstrap.servers": bootstrap, "logger": logging.getLogger("librdkafka")}
+
+
 def admin_client(bootstrap):
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": bootstrap})
+    return AdminClient(kafka_config(bootstrap))
 
 
 def create_topic(bootstrap, name, partitions=1, config=None, timeout_s=30):
@@ -307,7 +314,7 @@ def create_topic(bootstrap, name, partitions=1, config=None, timeout_s=30):
     futures[name].result(timeout=timeout_s)
 
     def listed():
-        md = admin.list_topics(timeout=5)
+        md = admin.list_topics(topic=name, timeout=5)
         topic = md.topics.get(name)
         return topic is not None and topic.error is None and len(topic.partitions) == partitions
 
@@ -318,7 +325,7 @@ def create_topic(bootstrap, name, partitions=1, config=None, timeout_s=30):
 def consumer_config(bootstrap, **extra):
     """confluent-kafka Consumer settings for assign()-only reading: no offset commits, no group needed."""
     config = {
-        "bootstrap.servers": bootstrap,
+        **kafka_config(bootstrap),
         "group.id": f"interop-assign-{uuid.uuid4().hex[:8]}",  # required by the client; never joined
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,

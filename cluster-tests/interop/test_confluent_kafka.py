@@ -17,7 +17,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import ConfigResource, ConfigSource, NewTopic, OffsetSpec
 
-from conftest import admin_client, create_topic, read_partitions, unique_topic, wait_until, watermarks
+from conftest import admin_client, kafka_config, create_topic, read_partitions, unique_topic, wait_until, watermarks
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
@@ -38,7 +38,7 @@ def sample_records(count, seed):
 
 def produce_all(bootstrap, topic, records, partition=0, **config):
     """Produces records to one partition, flushes, and returns delivery reports [(err, offset)] in send order."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", **config})
+    producer = Producer({**kafka_config(bootstrap), "acks": "all", **config})
     reports = [None] * len(records)
 
     def on_delivery(index):
@@ -117,7 +117,8 @@ def test_create_topic_invalid_request_fails_with_documented_error(broker, name, 
 
 def test_create_existing_topic_fails_topic_already_exists(broker):
     topic = create_topic(broker.bootstrap, unique_topic())
-    futures = admin_client(broker.bootstrap).create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    admin = admin_client(broker.bootstrap)  # keep a reference: a destroyed client fails its futures
+    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     with pytest.raises(KafkaException) as excinfo:
         futures[topic].result(timeout=10)
     assert excinfo.value.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
@@ -125,7 +126,8 @@ def test_create_existing_topic_fails_topic_already_exists(broker):
 
 def test_create_topic_with_zero_partitions_fails_invalid_partitions(broker):
     topic = unique_topic()
-    futures = admin_client(broker.bootstrap).create_topics([NewTopic(topic, num_partitions=0, replication_factor=1)])
+    admin = admin_client(broker.bootstrap)
+    futures = admin.create_topics([NewTopic(topic, num_partitions=0, replication_factor=1)])
     with pytest.raises(KafkaException) as excinfo:
         futures[topic].result(timeout=10)
     assert excinfo.value.args[0].code() == KafkaError.INVALID_PARTITIONS
@@ -148,7 +150,7 @@ def test_produce_with_codec_then_assign_consume_returns_exact_bytes(broker, code
 
 def test_produce_to_three_partitions_each_partition_reads_back_its_own_messages(broker):
     topic = create_topic(broker.bootstrap, unique_topic(), partitions=3)
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    producer = Producer({**kafka_config(broker.bootstrap), "acks": "all"})
     for i in range(300):
         producer.produce(topic, value=b"v%03d" % i, key=b"k%03d" % i, partition=i % 3)
     assert producer.flush(60) == 0
@@ -160,14 +162,14 @@ def test_produce_to_three_partitions_each_partition_reads_back_its_own_messages(
 
 def test_consumer_group_subscribe_reads_every_message_and_commits_offsets(broker):
     topic = create_topic(broker.bootstrap, unique_topic(), partitions=2)
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    producer = Producer({**kafka_config(broker.bootstrap), "acks": "all"})
     sent = {(i % 2, b"g%04d" % i) for i in range(200)}
     for partition, value in sorted(sent):
         producer.produce(topic, value=value, partition=partition)
     assert producer.flush(30) == 0
 
     group = unique_topic("group")
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group,
+    consumer = Consumer({**kafka_config(broker.bootstrap), "group.id": group,
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     try:
         consumer.subscribe([topic])
@@ -190,11 +192,11 @@ def test_consumer_group_subscribe_reads_every_message_and_commits_offsets(broker
 def test_offsets_for_times_returns_first_offset_with_timestamp_at_or_after(broker):
     topic = create_topic(broker.bootstrap, unique_topic())
     base_ms = int(time.time() * 1000) - 3_600_000
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 0})
+    producer = Producer({**kafka_config(broker.bootstrap), "acks": "all", "linger.ms": 0})
     for i in range(10):
         producer.produce(topic, value=b"t%d" % i, partition=0, timestamp=base_ms + i * 1000)
         producer.flush(10)  # one batch per message: the lookup must work inside and across batches alike
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": unique_topic("g")})
+    consumer = Consumer({**kafka_config(broker.bootstrap), "group.id": unique_topic("g")})
     try:
         query = [TopicPartition(topic, 0, ts) for ts in (base_ms - 5, base_ms, base_ms + 2500, base_ms + 9000)]
         answers = [consumer.offsets_for_times([tp], timeout=10)[0] for tp in query]
@@ -266,7 +268,8 @@ def test_delete_records_advances_log_start_offset_and_hides_deleted_records(brok
 def test_fetch_from_offset_below_log_start_resets_per_auto_offset_reset(broker):
     topic = create_topic(broker.bootstrap, unique_topic())
     produce_all(broker.bootstrap, topic, [(None, b"r%d" % i, []) for i in range(6)])
-    result = admin_client(broker.bootstrap).delete_records([TopicPartition(topic, 0, 4)], request_timeout=10)
+    admin = admin_client(broker.bootstrap)
+    result = admin.delete_records([TopicPartition(topic, 0, 4)], request_timeout=10)
     assert next(iter(result.values())).result(timeout=10).low_watermark == 4
     got = read_partitions(broker.bootstrap, topic, [0], start_offsets={0: 1}, **{"auto.offset.reset": "earliest"})[0]
     assert [m.offset() for m in got] == [4, 5]
@@ -274,7 +277,7 @@ def test_fetch_from_offset_below_log_start_resets_per_auto_offset_reset(broker):
 
 def test_metadata_for_unknown_topic_does_not_create_it_when_auto_create_disabled(broker):
     topic = unique_topic("missing")
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "message.timeout.ms": 3000})
+    producer = Producer({**kafka_config(broker.bootstrap), "message.timeout.ms": 3000})
     errors = []
     producer.produce(topic, value=b"x", on_delivery=lambda err, msg: errors.append(err))
     producer.flush(10)
@@ -286,7 +289,7 @@ def test_metadata_for_unknown_topic_does_not_create_it_when_auto_create_disabled
 def test_producer_auto_creates_topic_with_num_partitions_when_enabled(broker_factory):
     broker = broker_factory({"auto.create.topics.enable": "true", "num.partitions": "4"})
     topic = unique_topic("auto")
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    producer = Producer({**kafka_config(broker.bootstrap), "acks": "all"})
     producer.produce(topic, value=b"first")
     assert producer.flush(30) == 0
     md = admin_client(broker.bootstrap).list_topics(timeout=10)
@@ -295,7 +298,7 @@ def test_producer_auto_creates_topic_with_num_partitions_when_enabled(broker_fac
 
 def test_consume_from_offset_beginning_on_empty_partition_reports_eof_at_zero(broker):
     topic = create_topic(broker.bootstrap, unique_topic())
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": unique_topic("g"),
+    consumer = Consumer({**kafka_config(broker.bootstrap), "group.id": unique_topic("g"),
                          "enable.partition.eof": True})
     try:
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])

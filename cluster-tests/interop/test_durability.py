@@ -8,7 +8,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from conftest import create_topic, read_partitions, unique_topic
+from conftest import kafka_config, create_topic, read_partitions, unique_topic
 
 MESSAGES = int(os.environ.get("RIFFLE_KILL9_MESSAGES", "1000000"))
 KILL_ROUNDS = int(os.environ.get("RIFFLE_KILL9_ROUNDS", "1"))
@@ -33,9 +33,7 @@ def test_kill9_acked_messages_survive(broker, report_figure):
         else:
             acked[msg.partition()].append((msg.offset(), msg.value()))
 
-    producer = Producer({
-        "bootstrap.servers": broker.bootstrap,
-        "acks": "all",
+    producer = Producer({**kafka_config(broker.bootstrap), "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
         "message.timeout.ms": 120000,

@@ -14,6 +14,7 @@ from conftest import (
     create_topic,
     encode_bytes,
     encode_string,
+    kafka_config,
     recv_frame,
     request_frame,
     unique_topic,
@@ -35,7 +36,7 @@ def assert_broker_serves_new_clients(broker):
         error_code, versions = api_versions_v0(sock, correlation_id=77)
         assert error_code == 0
         assert 18 in versions
-    md = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
+    md = AdminClient(kafka_config(broker.bootstrap)).list_topics(timeout=10)
     assert len(md.brokers) == 1
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from conftest import create_topic, read_partitions, unique_topic, wait_until, watermarks
+from conftest import kafka_config, create_topic, read_partitions, unique_topic, wait_until, watermarks
 
 
 def partition_dir(log_dir, topic, partition):
@@ -31,7 +31,7 @@ def test_retention_ms_deletes_old_segments_and_advances_log_start(broker_factory
     topic = create_topic(broker.bootstrap, unique_topic("retention"),
                          config={"retention.ms": "10000", "segment.ms": "2000"})
 
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 5})
+    producer = Producer({**kafka_config(broker.bootstrap), "acks": "all", "linger.ms": 5})
     value = os.urandom(2048)
     produce_start = time.monotonic()
     sent = 0
