@@ -10,6 +10,9 @@ use riffle_broker::server;
 use riffle_broker::state::Broker;
 use riffle_config::{parse_override, BrokerConfig};
 
+/// How often logs are synced in the background with `log.durability=pagecache`.
+const PAGE_CACHE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+
 #[derive(Parser)]
 #[command(name = "riffle", version, about = "A Kafka-protocol-compatible broker")]
 struct Cli {
@@ -125,6 +128,18 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
             let _ = tokio::task::spawn_blocking(move || b.apply_retention()).await;
         }
     });
+    // With page-cache durability nothing syncs on the produce path; sync in the background
+    // like Kafka's log flusher so a restart has little to verify.
+    let b = broker.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PAGE_CACHE_FLUSH_INTERVAL);
+        loop {
+            tick.tick().await;
+            if b.config.read().durability == riffle_config::Durability::PageCache {
+                flush_all(&b).await;
+            }
+        }
+    });
     tokio::select! {
         r = tasks.join_next() => {
             if let Some(Ok(Err(e))) = r {
@@ -139,14 +154,25 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes everything appended durable before exit (matters with `log.durability=pagecache`).
+/// Makes everything appended durable before exit (matters with `log.durability=pagecache`;
+/// with fsync it also advances each log's recovery point so the next start checks less).
 async fn shutdown(broker: &Arc<Broker>) {
+    flush_all(broker).await;
+}
+
+async fn flush_all(broker: &Arc<Broker>) {
     for t in broker.topics() {
         let parts = t.partitions.read().clone();
         for p in parts {
-            let end = p.log.log_end_offset();
-            if let Err(e) = broker.commit_to(&p, end).await {
-                tracing::error!(topic = %t.name, partition = p.index, "flush on shutdown failed: {e}");
+            let log = p.log.clone();
+            match tokio::task::spawn_blocking(move || log.flush_all()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(topic = %t.name, partition = p.index, "flush failed: {e}")
+                }
+                Err(e) => {
+                    tracing::error!(topic = %t.name, partition = p.index, "flush task failed: {e}")
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
-use super::metadata::advertised_endpoint;
+use super::metadata::{advertised_endpoint, CLUSTER_AUTHORIZED_OPERATIONS};
 use super::str_bytes;
 use crate::state::Broker;
 

@@ -15,6 +15,16 @@ use uuid::Uuid;
 use super::str_bytes;
 use crate::state::{validate_topic_name, Broker, Topic, TopicError};
 
+/// Operations allowed on a topic (Riffle has no ACLs yet: all of them), as the bit field
+/// Kafka returns when a client asks for authorized operations (KIP-430): READ, WRITE, CREATE,
+/// DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+pub const TOPIC_AUTHORIZED_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// Cluster operations: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
+/// ALTER_CONFIGS, IDEMPOTENT_WRITE.
+pub const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
 /// The host and port clients should use for this broker.
 pub fn advertised_endpoint(broker: &Broker) -> (String, i32) {
     let cfg = broker.config.read();
@@ -75,7 +85,10 @@ pub fn handle(broker: &Broker, version: i16, req: MetadataRequest) -> MetadataRe
     let (host, port) = advertised_endpoint(broker);
     let auto_create_enabled = broker.config.read().auto_create_topics_enable;
     let allow_auto = auto_create_enabled && (version < 4 || req.allow_auto_topic_creation);
-    let topics = match req.topics {
+    let include_topic_ops = version >= 8 && req.include_topic_authorized_operations;
+    let include_cluster_ops =
+        (8..=10).contains(&version) && req.include_cluster_authorized_operations;
+    let topics: Vec<MetadataResponseTopic> = match req.topics {
         None => broker
             .topics()
             .iter()
@@ -123,11 +136,24 @@ pub fn handle(broker: &Broker, version: i16, req: MetadataRequest) -> MetadataRe
             })
             .collect(),
     };
-    MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(broker.node_id))
-            .with_host(str_bytes(host))
-            .with_port(port)])
+    let topics = topics
+        .into_iter()
+        .map(|t| {
+            if include_topic_ops && t.error_code == 0 {
+                t.with_topic_authorized_operations(TOPIC_AUTHORIZED_OPERATIONS)
+            } else {
+                t
+            }
+        })
+        .collect();
+    let mut resp = MetadataResponse::default();
+    if include_cluster_ops {
+        resp.cluster_authorized_operations = CLUSTER_AUTHORIZED_OPERATIONS;
+    }
+    resp.with_brokers(vec![MetadataResponseBroker::default()
+        .with_node_id(BrokerId(broker.node_id))
+        .with_host(str_bytes(host))
+        .with_port(port)])
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(broker.node_id))
         .with_topics(topics)
