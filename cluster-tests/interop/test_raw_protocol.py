@@ -36,7 +36,8 @@ def assert_broker_serves_new_clients(broker):
         error_code, versions = api_versions_v0(sock, correlation_id=77)
         assert error_code == 0
         assert 18 in versions
-    md = AdminClient(kafka_config(broker.bootstrap)).list_topics(timeout=10)
+    # A Metadata request for one topic (auto-creation is off in the fixture): the broker list must come back.
+    md = AdminClient(kafka_config(broker.bootstrap)).list_topics(topic="probe", timeout=10)
     assert len(md.brokers) == 1
 
 
