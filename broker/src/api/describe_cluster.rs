@@ -10,11 +10,14 @@ use crate::state::Broker;
 pub fn handle(
     broker: &Broker,
     _version: i16,
-    _req: DescribeClusterRequest,
+    req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let (host, port) = advertised_endpoint(broker);
-    DescribeClusterResponse::default()
-        .with_endpoint_type(1)
+    let mut resp = DescribeClusterResponse::default();
+    if req.include_cluster_authorized_operations {
+        resp.cluster_authorized_operations = CLUSTER_AUTHORIZED_OPERATIONS;
+    }
+    resp.with_endpoint_type(1)
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
         .with_controller_id(BrokerId(broker.node_id))
         .with_brokers(vec![DescribeClusterBroker::default()

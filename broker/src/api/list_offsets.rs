@@ -39,7 +39,6 @@ fn lookup(p: &Partition, timestamp: i64) -> Result<(i64, i64), i16> {
         t => match p.log.batch_for_timestamp(t) {
             Ok(Some(batch)) => Ok(first_record_at_or_after(batch, t)
                 .filter(|(o, _)| *o < p.high_watermark())
-                .map(|(o, ts)| (o, ts))
                 .unwrap_or((-1, -1))),
             Ok(None) => Ok((-1, -1)),
             Err(e) => Err(storage_error_code(&e)),
