@@ -16,6 +16,8 @@ pub mod sync;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire_tests;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -206,16 +208,7 @@ impl GroupCoordinator {
         };
         let generation_before = group.generation_id;
         let out = f(group, now);
-        if group.generation_id != generation_before {
-            let record = GroupRecord::GroupMetadata {
-                group_id: group.group_id.clone(),
-                protocol_type: group.protocol_type.clone(),
-                generation_id: group.generation_id,
-            };
-            if let Err(e) = self.inner.store.append(&[record]) {
-                tracing::warn!(group = group_id, "group metadata not stored: {e}");
-            }
-        }
+        record_generation(&*self.inner.store, group, generation_before);
         self.wake_timer(groups, group_id);
         Ok(out)
     }
@@ -567,6 +560,21 @@ impl GroupCoordinator {
     }
 }
 
+/// Writes a group-metadata record when a generation completed.
+fn record_generation(store: &dyn GroupStore, group: &Group, generation_before: i32) {
+    if group.generation_id == generation_before {
+        return;
+    }
+    let record = GroupRecord::GroupMetadata {
+        group_id: group.group_id.clone(),
+        protocol_type: group.protocol_type.clone(),
+        generation_id: group.generation_id,
+    };
+    if let Err(e) = store.append(&[record]) {
+        tracing::warn!(group = %group.group_id, "group metadata not stored: {e}");
+    }
+}
+
 fn remove_group(groups: &mut Groups, group_id: &str) {
     groups.groups.remove(group_id);
     if let Some(wake) = groups.timers.remove(group_id) {
@@ -618,7 +626,9 @@ async fn group_timer(inner: Weak<Inner>, group_id: String, wake: Arc<Notify>) {
         let now = inner.epoch.elapsed().as_millis() as u64;
         let mut guard = inner.groups.lock();
         if let Some(g) = guard.groups.get_mut(&group_id) {
+            let generation_before = g.generation_id;
             g.on_timer(now);
+            record_generation(&*inner.store, g, generation_before);
         }
     }
 }
