@@ -13,9 +13,12 @@
 #   MSG_BYTES=1024      message size
 #   PARTITIONS=1        partitions per topic
 #   DURABILITIES="fsync pagecache"
+#   PRODUCER_QUEUE_MSGS=1000000  librdkafka queue.buffering.max.messages for the producers (empty: librdkafka's
+#                       default, 100000). rdkafka_performance sleeps in rd_kafka_poll(rk, 10) on every
+#                       QUEUE_FULL, which at the default can dominate a run (see BENCHMARKS.md)
 #   RUN_TIMEOUT_S=150   hard limit per client run (the run is reported as FAILED if it is hit)
 #   RIFFLE_BIN          broker binary (default: <repo>/target/release/riffle, built unless --no-build)
-#   BENCH_TOOLS_DIR  where the compiled client tools go (default: <repo>/target/bench-tools)
+#   BENCH_TOOLS_DIR     where the compiled client tools go (default: <repo>/target/bench-tools)
 #   RESULTS_DIR         where logs go (default: a fresh /tmp/riffle-bench.XXXXXX, kept)
 #   CARGO_TARGET_DIR    honoured by the cargo commands
 set -euo pipefail
@@ -27,6 +30,7 @@ MSG_BYTES=${MSG_BYTES:-1024}
 PARTITIONS=${PARTITIONS:-1}
 DURABILITIES=${DURABILITIES:-"fsync pagecache"}
 RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-150}
+PRODUCER_QUEUE_MSGS=${PRODUCER_QUEUE_MSGS-1000000}
 CACHE=${BENCH_TOOLS_DIR:-$REPO/target/bench-tools}
 RESULTS=${RESULTS_DIR:-$(mktemp -d /tmp/riffle-bench.XXXXXX)}
 mkdir -p "$RESULTS"
@@ -37,7 +41,7 @@ for arg in "$@"; do
     case "$arg" in
         --storage) WITH_STORAGE=1 ;;
         --no-build) BUILD=0 ;;
-        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -249,6 +253,7 @@ for durability in $DURABILITIES; do
         "$CREATE_TOPIC" "$BOOTSTRAP" "$topic" "$PARTITIONS"
     done
     common=(-b "$BOOTSTRAP" -s "$MSG_BYTES" -c "$MSGS")
+    if [[ -n "$PRODUCER_QUEUE_MSGS" ]]; then common+=(-X "queue.buffering.max.messages=$PRODUCER_QUEUE_MSGS"); fi
     run_client "$durability" "produce acks=1" produce -P -t bench-acks1 "${common[@]}" -X acks=1
     run_client "$durability" "produce acks=all" produce -P -t bench-acksall "${common[@]}" -X acks=all
     run_client "$durability" "produce acks=all idempotent" produce -P -t bench-idempotent "${common[@]}" \
