@@ -196,6 +196,7 @@ impl Broker {
             std::fs::create_dir_all(d)
                 .map_err(|e| anyhow::anyhow!("cannot create log dir {}: {e}", d.display()))?;
         }
+        remove_deleted_dirs(&log_dirs);
         let meta_path = log_dirs[0].join(META_FILE);
         let meta: MetaFile = if meta_path.exists() {
             let bytes = std::fs::read(&meta_path)?;
@@ -273,6 +274,17 @@ impl Broker {
             .min_by_key(|d| count(d))
             .unwrap_or(&self.log_dirs[0]);
         dir.join(name)
+    }
+
+    /// Opens a partition that is new to the cluster: a directory left behind under its name
+    /// (a crash between the metadata write and a deletion) holds no data of this topic.
+    fn open_new_partition(&self, topic: &Topic, index: i32) -> anyhow::Result<Arc<Partition>> {
+        let dir = self.partition_dir(&topic.name, index);
+        if dir.exists() {
+            tracing::warn!(dir = %dir.display(), "removing a stale directory for a new partition");
+            std::fs::remove_dir_all(&dir)?;
+        }
+        self.open_partition(topic, index)
     }
 
     fn open_partition(&self, topic: &Topic, index: i32) -> anyhow::Result<Arc<Partition>> {
@@ -400,7 +412,7 @@ impl Broker {
         });
         for p in 0..partitions {
             let part = self
-                .open_partition(&topic, p)
+                .open_new_partition(&topic, p)
                 .map_err(|e| TopicError::Meta(e.to_string()))?;
             topic.partitions.write().push(part);
         }
@@ -422,17 +434,18 @@ impl Broker {
             .map_err(|e| TopicError::Meta(e.to_string()))?;
         let parts = std::mem::take(&mut *topic.partitions.write());
         for p in parts {
-            // Readers may still hold the log; the directory goes once the last one drops it.
-            match Arc::try_unwrap(p) {
-                Ok(p) => match Arc::try_unwrap(p.log) {
-                    Ok(log) => {
-                        if let Err(e) = log.delete() {
-                            tracing::warn!(topic = name, "deleting partition log: {e}");
-                        }
+            let log = p.log.clone();
+            drop(p);
+            match Arc::try_unwrap(log) {
+                Ok(log) => {
+                    if let Err(e) = log.delete() {
+                        tracing::warn!(topic = name, "deleting partition log: {e}");
                     }
-                    Err(log) => remove_dir_later(log),
-                },
-                Err(p) => remove_dir_later(p.log.clone()),
+                }
+                // A request in flight still holds the log: move its directory aside (as
+                // Kafka's `-delete` rename does) so a new topic of the same name starts
+                // empty, and remove it once the last holder lets go.
+                Err(log) => remove_dir_later(log),
             }
         }
         self.hw_notify.notify_waiters();
@@ -461,7 +474,7 @@ impl Broker {
         }
         for p in current..count {
             let part = self
-                .open_partition(&topic, p)
+                .open_new_partition(&topic, p)
                 .map_err(|e| TopicError::Meta(e.to_string()))?;
             topic.partitions.write().push(part);
         }
@@ -575,14 +588,30 @@ impl Broker {
     }
 }
 
+/// Suffix of partition directories of deleted topics awaiting removal.
+pub const DELETED_DIR_SUFFIX: &str = "-delete";
+
 fn remove_dir_later(log: Arc<PartitionLog>) {
+    let dir = log.dir().to_path_buf();
+    let file_name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let aside = dir.with_file_name(format!(
+        "{file_name}.{}{DELETED_DIR_SUFFIX}",
+        Uuid::new_v4().simple()
+    ));
+    if let Err(e) = std::fs::rename(&dir, &aside) {
+        tracing::warn!(dir = %dir.display(), "cannot move a deleted partition aside: {e}");
+    }
     std::thread::spawn(move || {
         let mut log = log;
         loop {
             match Arc::try_unwrap(log) {
                 Ok(l) => {
-                    if let Err(e) = l.delete() {
-                        tracing::warn!("deleting partition log: {e}");
+                    drop(l);
+                    if let Err(e) = std::fs::remove_dir_all(&aside) {
+                        tracing::warn!(dir = %aside.display(), "deleting partition log: {e}");
                     }
                     return;
                 }
@@ -593,6 +622,23 @@ fn remove_dir_later(log: Arc<PartitionLog>) {
             }
         }
     });
+}
+
+/// Removes leftovers of deleted topics (a crash before their removal finished).
+fn remove_deleted_dirs(log_dirs: &[PathBuf]) {
+    for d in log_dirs {
+        let Ok(entries) = std::fs::read_dir(d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() && path.to_string_lossy().ends_with(DELETED_DIR_SUFFIX) {
+                if let Err(err) = std::fs::remove_dir_all(&path) {
+                    tracing::warn!(dir = %path.display(), "removing a deleted partition: {err}");
+                }
+            }
+        }
+    }
 }
 
 /// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 chars).
