@@ -248,6 +248,8 @@ impl Broker {
             broker.topics.write().insert(t.name, topic);
         }
         broker.save_meta()?;
+        // Group state comes back from __consumer_offsets before anything is served.
+        crate::group::offsets_topic::attach(&broker)?;
         Ok(broker)
     }
 

@@ -114,9 +114,7 @@ pub async fn dispatch(broker: &Arc<Broker>, req: DecodedRequest) -> Reply {
         RequestKind::LeaveGroup(r) => {
             Reply::Now(ResponseKind::LeaveGroup(leave_group::handle(broker, v, r)))
         }
-        RequestKind::OffsetCommit(r) => Reply::Now(ResponseKind::OffsetCommit(
-            offset_commit::handle(broker, v, r),
-        )),
+        RequestKind::OffsetCommit(r) => offset_commit::handle(broker, v, r),
         RequestKind::OffsetFetch(r) => Reply::Now(ResponseKind::OffsetFetch(offset_fetch::handle(
             broker, v, r,
         ))),

@@ -1,17 +1,20 @@
 //! OffsetCommit (key 8): partitions the broker does not have are UNKNOWN_TOPIC_OR_PARTITION,
 //! oversized metadata OFFSET_METADATA_TOO_LARGE; the rest go to the group coordinator, whose
-//! verdict (generation, member, group state) applies to all of them.
+//! verdict (generation, member, group state, then the durable write to
+//! `__consumer_offsets`) applies to all of them. The answer waits until the commit is durable.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, ResponseKind};
+
+use super::Reply;
 
 use crate::group::{OffsetToCommit, OFFSET_METADATA_BYTES_MAX};
 use crate::state::Broker;
 
-pub fn handle(broker: &Broker, version: i16, req: OffsetCommitRequest) -> OffsetCommitResponse {
+pub fn handle(broker: &Broker, version: i16, req: OffsetCommitRequest) -> Reply {
     // Per partition: Some(code) when decided here, None when it goes to the coordinator.
     let mut verdicts: Vec<(usize, i32, Option<i16>)> = vec![];
     let mut to_commit = vec![];
@@ -46,39 +49,48 @@ pub fn handle(broker: &Broker, version: i16, req: OffsetCommitRequest) -> Offset
             verdicts.push((ti, p.partition_index, verdict));
         }
     }
-    let group_code = if to_commit.is_empty() {
-        0
-    } else {
+    let committed = (!to_commit.is_empty()).then(|| {
         let retention_time_ms = if (2..=4).contains(&version) {
             req.retention_time_ms
         } else {
             -1
         };
-        match broker.groups.commit_offsets(
+        broker.groups.commit_offsets(
             req.group_id.0.as_str(),
             req.generation_id_or_member_epoch,
             req.member_id.as_str(),
             req.group_instance_id.as_ref().map(|s| s.as_str()),
             retention_time_ms,
             to_commit,
-        ) {
-            Ok(()) => 0,
-            Err(code) => code,
-        }
-    };
-    let mut topics: Vec<OffsetCommitResponseTopic> = req
+        )
+    });
+    let topics: Vec<OffsetCommitResponseTopic> = req
         .topics
         .iter()
         .map(|t| OffsetCommitResponseTopic::default().with_name(t.name.clone()))
         .collect();
-    for (ti, partition, verdict) in verdicts {
-        if let Some(t) = topics.get_mut(ti) {
-            t.partitions.push(
-                OffsetCommitResponsePartition::default()
-                    .with_partition_index(partition)
-                    .with_error_code(verdict.unwrap_or(group_code)),
-            );
+    let respond = move |group_code: i16| {
+        let mut topics = topics;
+        for (ti, partition, verdict) in verdicts {
+            if let Some(t) = topics.get_mut(ti) {
+                t.partitions.push(
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(partition)
+                        .with_error_code(verdict.unwrap_or(group_code)),
+                );
+            }
         }
+        ResponseKind::OffsetCommit(OffsetCommitResponse::default().with_topics(topics))
+    };
+    match committed {
+        None => Reply::Now(respond(0)),
+        Some(rx) => Reply::Later(Box::pin(async move {
+            let code = match rx.await {
+                Ok(Ok(())) => 0,
+                Ok(Err(code)) => code,
+                Err(_) => ResponseError::CoordinatorNotAvailable.code(),
+            };
+            respond(code)
+        })),
     }
-    OffsetCommitResponse::default().with_topics(topics)
 }

@@ -3,29 +3,36 @@
 //! task per group that runs [`Group::on_timer`] when the group's next deadline passes.
 //!
 //! The state machine itself (`state`, `join`, `sync`, `heartbeat`, `offsets`) is pure and
-//! clock-driven so it is tested without tokio time. Offset commits go through
-//! [`store::GroupRecord`]s (append to the [`GroupStore`], then apply) so that the durable
-//! `__consumer_offsets` store can be added behind [`GroupStore`] without touching handlers.
+//! clock-driven so it is tested without tokio time. Durable changes (offset commits and
+//! expiry, completed generations, deletion) become [`store::GroupRecord`]s, queued in the
+//! order they were decided (under the groups lock) for one writer task that appends each
+//! group's records as one batch to the group's `__consumer_offsets` partition
+//! ([`offsets_topic`]) and, once durable, applies committed offsets to memory and answers
+//! the OffsetCommit. On start [`offsets_topic::attach`] replays that topic.
 
 pub mod heartbeat;
 pub mod join;
 pub mod offsets;
+pub mod offsets_topic;
+pub mod records;
 pub mod state;
 pub mod store;
 pub mod sync;
 
+#[cfg(test)]
+mod durable_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod wire_tests;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use riffle_config::BrokerConfig;
 use tokio::sync::{oneshot, Notify};
 
@@ -33,7 +40,9 @@ pub use heartbeat::LeavingMember;
 pub use join::JoinRequest;
 pub use offsets::CommittedOffset;
 pub use state::{Group, GroupConfig, GroupState, JoinOutcome, JoinedMember, SyncOutcome};
-pub use store::{GroupRecord, GroupStore, MemoryStore, StoreError};
+pub use store::{
+    GroupMetadata, GroupRecord, GroupStore, MemberMetadata, MemoryStore, StoreError, StoreFuture,
+};
 pub use sync::SyncRequest;
 
 /// Most members (and handed-out member ids) in one group, whatever `group.max.size` says.
@@ -114,21 +123,178 @@ impl GroupConfig {
     }
 }
 
+/// What a commit's caller waits on: Ok once the offsets are durable, else an error code.
+pub type CommitResult = oneshot::Receiver<Result<(), i16>>;
+
+/// Records of one group on their way to the store.
+struct PendingWrite {
+    group_id: String,
+    partition: i32,
+    records: Vec<GroupRecord>,
+    done: Option<oneshot::Sender<Result<(), i16>>>,
+}
+
+/// A group's writes queued or in flight: the janitor leaves such a group alone, and a
+/// deletion also tombstones the offsets still on their way.
+#[derive(Default)]
+struct PendingGroup {
+    writes: usize,
+    offsets: HashMap<(String, i32), usize>,
+}
+
 #[derive(Default)]
 struct Groups {
     groups: HashMap<String, Group>,
     /// Wakes a group's timer task after anything changed its deadlines.
     timers: HashMap<String, Arc<Notify>>,
+    pending: HashMap<String, PendingGroup>,
+}
+
+impl Groups {
+    fn unpend(&mut self, w: &PendingWrite) {
+        let Some(p) = self.pending.get_mut(&w.group_id) else {
+            return;
+        };
+        p.writes = p.writes.saturating_sub(1);
+        for r in &w.records {
+            if let GroupRecord::OffsetCommit {
+                topic, partition, ..
+            } = r
+            {
+                let key = (topic.clone(), *partition);
+                if let Some(n) = p.offsets.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        p.offsets.remove(&key);
+                    }
+                }
+            }
+        }
+        if p.writes == 0 {
+            self.pending.remove(&w.group_id);
+        }
+    }
 }
 
 struct Inner {
     config: Mutex<GroupConfig>,
     groups: Mutex<Groups>,
-    store: Box<dyn GroupStore>,
+    store: RwLock<Arc<dyn GroupStore>>,
+    /// Partitions of `__consumer_offsets` (the group → partition mapping).
+    offsets_partitions: AtomicI32,
+    /// Writes in decision order, taken by the writer task.
+    queue: Mutex<Vec<PendingWrite>>,
+    writer_wake: Arc<Notify>,
+    writer_started: AtomicBool,
     /// The coordinator's monotonic clock starts here.
     epoch: tokio::time::Instant,
     retention_check_interval_ms: u64,
     janitor_started: AtomicBool,
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Sends one group's records to the store as one batch, in the order of calls (callers
+    /// hold the groups lock). A memory store applies them at once; otherwise the writer
+    /// task applies committed offsets once durable. `done` gets the outcome.
+    fn submit(
+        self: &Arc<Self>,
+        groups: &mut Groups,
+        group_id: &str,
+        records: Vec<GroupRecord>,
+        done: Option<oneshot::Sender<Result<(), i16>>>,
+    ) {
+        let answer = |done: Option<oneshot::Sender<Result<(), i16>>>, r| {
+            if let Some(tx) = done {
+                let _ = tx.send(r);
+            }
+        };
+        if records.is_empty() {
+            return answer(done, Ok(()));
+        }
+        if !self.store.read().is_durable() {
+            store::apply_durable(&mut groups.groups, &records);
+            return answer(done, Ok(()));
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(group = group_id, "no runtime to write group records");
+            return answer(done, Err(ResponseError::CoordinatorNotAvailable.code()));
+        };
+        let p = groups.pending.entry(group_id.to_string()).or_default();
+        p.writes += 1;
+        for r in &records {
+            if let GroupRecord::OffsetCommit {
+                topic, partition, ..
+            } = r
+            {
+                *p.offsets.entry((topic.clone(), *partition)).or_default() += 1;
+            }
+        }
+        self.queue.lock().push(PendingWrite {
+            group_id: group_id.to_string(),
+            partition: records::partition_for(
+                group_id,
+                self.offsets_partitions.load(Ordering::Acquire),
+            ),
+            records,
+            done,
+        });
+        if !self.writer_started.swap(true, Ordering::AcqRel) {
+            runtime.spawn(group_writer(Arc::downgrade(self), self.writer_wake.clone()));
+        }
+        self.writer_wake.notify_one();
+    }
+}
+
+/// A group-metadata record of the group as it is now (Kafka's `storeGroup`).
+fn metadata_record(group: &Group, now_ms: u64) -> GroupRecord {
+    let wall_now = crate::state::now_ms();
+    let since = i64::try_from(now_ms.saturating_sub(group.state_since_ms)).unwrap_or(0);
+    let has_members = !group.members.is_empty();
+    let protocol = group.protocol_name.clone().filter(|_| has_members);
+    GroupRecord::GroupMetadata {
+        group_id: group.group_id.clone(),
+        metadata: GroupMetadata {
+            protocol_type: group.protocol_type.clone(),
+            generation_id: group.generation_id,
+            protocol_name: protocol.clone(),
+            leader_id: group.leader_id.clone().filter(|_| has_members),
+            current_state_timestamp_ms: wall_now.saturating_sub(since),
+            members: group
+                .members
+                .values()
+                .map(|m| MemberMetadata {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: i32::try_from(m.rebalance_timeout_ms).unwrap_or(i32::MAX),
+                    session_timeout_ms: i32::try_from(m.session_timeout_ms).unwrap_or(i32::MAX),
+                    subscription: protocol
+                        .as_deref()
+                        .map(|p| m.metadata_for(p))
+                        .unwrap_or_default(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        },
+    }
+}
+
+/// What decides whether a group-metadata record is due: generation, state, membership.
+type GroupFingerprint = (i32, GroupState, u64);
+
+fn fingerprint(g: &Group) -> GroupFingerprint {
+    (g.generation_id, g.state, g.membership_epoch)
+}
+
+/// Kafka stores the group when a generation completes (Stable, with the assignments) or
+/// the group became Empty, and when a static member's id changes in a stable group.
+fn metadata_due(before: GroupFingerprint, g: &Group) -> bool {
+    fingerprint(g) != before && matches!(g.state, GroupState::Stable | GroupState::Empty)
 }
 
 /// The group coordinator of this broker.
@@ -138,15 +304,19 @@ pub struct GroupCoordinator {
 
 impl GroupCoordinator {
     pub fn new(config: &BrokerConfig) -> GroupCoordinator {
-        Self::with_store(config, Box::new(MemoryStore))
+        Self::with_store(config, Arc::new(MemoryStore))
     }
 
-    pub fn with_store(config: &BrokerConfig, store: Box<dyn GroupStore>) -> GroupCoordinator {
+    pub fn with_store(config: &BrokerConfig, store: Arc<dyn GroupStore>) -> GroupCoordinator {
         GroupCoordinator {
             inner: Arc::new(Inner {
                 config: Mutex::new(GroupConfig::from_broker(config)),
                 groups: Mutex::new(Groups::default()),
-                store,
+                store: RwLock::new(store),
+                offsets_partitions: AtomicI32::new(config.offsets_topic_num_partitions.max(1)),
+                queue: Mutex::new(Vec::new()),
+                writer_wake: Arc::new(Notify::new()),
+                writer_started: AtomicBool::new(false),
                 epoch: tokio::time::Instant::now(),
                 retention_check_interval_ms: u64::try_from(
                     config.offsets_retention_check_interval_ms,
@@ -164,7 +334,30 @@ impl GroupCoordinator {
     }
 
     fn now_ms(&self) -> u64 {
-        self.inner.epoch.elapsed().as_millis() as u64
+        self.inner.now_ms()
+    }
+
+    /// Makes `store` (with `partitions` partitions of `__consumer_offsets`) where records go
+    /// from now on. Called once on start, after the replay and before serving.
+    pub fn set_store(&self, store: Arc<dyn GroupStore>, partitions: i32) {
+        self.inner
+            .offsets_partitions
+            .store(partitions.max(1), Ordering::Release);
+        *self.inner.store.write() = store;
+    }
+
+    /// The `__consumer_offsets` partition that holds the group's state (its leader
+    /// coordinates the group once there is more than one node).
+    pub fn partition_for(&self, group_id: &str) -> i32 {
+        records::partition_for(
+            group_id,
+            self.inner.offsets_partitions.load(Ordering::Acquire),
+        )
+    }
+
+    /// Number of groups held (for tests and metrics).
+    pub fn group_count(&self) -> usize {
+        self.inner.groups.lock().groups.len()
     }
 
     /// Replays durable records into memory (on start, before serving).
@@ -183,6 +376,17 @@ impl GroupCoordinator {
         group_id: &str,
         create: bool,
         f: impl FnOnce(&mut Group, u64) -> T,
+    ) -> Result<T, ResponseError> {
+        self.with_group_records(group_id, create, |g, now, _| f(g, now))
+    }
+
+    /// [`Self::with_group`] where `f` may also emit records (and a waiter for them); they
+    /// go to the store as one batch, with a group-metadata record if a generation completed.
+    fn with_group_records<T>(
+        &self,
+        group_id: &str,
+        create: bool,
+        f: impl FnOnce(&mut Group, u64, &mut Outbox) -> T,
     ) -> Result<T, ResponseError> {
         let now = self.now_ms();
         let mut guard = self.inner.groups.lock();
@@ -206,9 +410,14 @@ impl GroupCoordinator {
         let Some(group) = groups.groups.get_mut(group_id) else {
             return Err(ResponseError::GroupIdNotFound);
         };
-        let generation_before = group.generation_id;
-        let out = f(group, now);
-        record_generation(&*self.inner.store, group, generation_before);
+        let before = fingerprint(group);
+        let mut outbox = Outbox::default();
+        let out = f(group, now, &mut outbox);
+        if metadata_due(before, group) {
+            outbox.records.push(metadata_record(group, now));
+        }
+        self.inner
+            .submit(groups, group_id, outbox.records, outbox.done);
         self.wake_timer(groups, group_id);
         Ok(out)
     }
@@ -317,7 +526,8 @@ impl GroupCoordinator {
     }
 
     /// OffsetCommit of offsets the broker already checked (partition exists, metadata size).
-    /// A group that does not exist is created for a simple consumer (generation < 0).
+    /// A group that does not exist is created for a simple consumer (generation < 0). The
+    /// receiver answers once the offsets are durable (and visible to OffsetFetch).
     pub fn commit_offsets(
         &self,
         group_id: &str,
@@ -326,54 +536,47 @@ impl GroupCoordinator {
         group_instance_id: Option<&str>,
         retention_time_ms: i64,
         offsets: Vec<OffsetToCommit>,
-    ) -> Result<(), i16> {
+    ) -> CommitResult {
+        let (tx, rx) = oneshot::channel();
         if !valid_group_id(group_id) {
-            return Err(ResponseError::InvalidGroupId.code());
+            let _ = tx.send(Err(ResponseError::InvalidGroupId.code()));
+            return rx;
         }
         let wall_now = crate::state::now_ms();
         let create = generation_id < 0;
-        let result = self.with_group(group_id, create, |g, now| {
+        let mut tx = Some(tx);
+        let result = self.with_group_records(group_id, create, |g, now, outbox| {
             g.validate_offset_commit(generation_id, member_id, group_instance_id, now)?;
-            let records: Vec<GroupRecord> = offsets
-                .into_iter()
-                .map(|o| GroupRecord::OffsetCommit {
+            outbox.records.extend(
+                offsets.into_iter().map(|o| GroupRecord::OffsetCommit {
                     group_id: g.group_id.clone(),
                     topic: o.topic,
                     partition: o.partition,
                     offset: CommittedOffset {
                         offset: o.offset,
                         leader_epoch: o.leader_epoch,
-                        metadata: o.metadata,
+                        // Kafka stores a null metadata as "".
+                        metadata: Some(o.metadata.unwrap_or_default()),
                         commit_timestamp_ms: wall_now,
                         expire_timestamp_ms: (retention_time_ms >= 0)
                             .then(|| wall_now.saturating_add(retention_time_ms)),
                     },
-                })
-                .collect();
-            self.inner.store.append(&records).map_err(|e| {
-                tracing::error!(group = %g.group_id, "offset commit not stored: {e}");
-                ResponseError::CoordinatorNotAvailable
-            })?;
-            for r in records {
-                if let GroupRecord::OffsetCommit {
-                    topic,
-                    partition,
-                    offset,
-                    ..
-                } = r
-                {
-                    g.offsets.insert((topic, partition), offset);
-                }
-            }
+                }),
+            );
+            outbox.done = tx.take();
             Ok::<(), ResponseError>(())
         });
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.code()),
+        let code = match result {
+            Ok(Ok(())) => return rx,
+            Ok(Err(e)) => e.code(),
             // A member of a group this coordinator does not know (e.g. after a restart).
-            Err(ResponseError::GroupIdNotFound) => Err(ResponseError::IllegalGeneration.code()),
-            Err(e) => Err(e.code()),
+            Err(ResponseError::GroupIdNotFound) => ResponseError::IllegalGeneration.code(),
+            Err(e) => e.code(),
+        };
+        if let Some(tx) = tx {
+            let _ = tx.send(Err(code));
         }
+        rx
     }
 
     /// OffsetFetch: the committed offsets of `topics` (partitions without one get -1), or of
@@ -509,69 +712,131 @@ impl GroupCoordinator {
             GroupState::Empty => {}
             _ => return ResponseError::NonEmptyGroup.code(),
         }
-        let record = GroupRecord::GroupTombstone {
-            group_id: group_id.to_string(),
-        };
-        if let Err(e) = self.inner.store.append(std::slice::from_ref(&record)) {
-            tracing::error!(group = group_id, "group deletion not stored: {e}");
-            return ResponseError::CoordinatorNotAvailable.code();
+        // Tombstones for every offset, also those still on their way to the log, then for
+        // the group itself if it ever stored metadata (Kafka's cleanupGroupMetadata).
+        let mut keys: std::collections::BTreeSet<(String, i32)> =
+            g.offsets.keys().cloned().collect();
+        if let Some(p) = groups.pending.get(group_id) {
+            keys.extend(p.offsets.keys().cloned());
+        }
+        let mut records: Vec<GroupRecord> = keys
+            .into_iter()
+            .map(|(topic, partition)| GroupRecord::OffsetTombstone {
+                group_id: group_id.to_string(),
+                topic,
+                partition,
+            })
+            .collect();
+        if g.generation_id > 0 || g.protocol_type.is_some() {
+            records.push(GroupRecord::GroupTombstone {
+                group_id: group_id.to_string(),
+            });
         }
         g.transition(GroupState::Dead, self.now_ms());
         remove_group(groups, group_id);
+        self.inner.submit(groups, group_id, records, None);
         tracing::info!(group = group_id, "deleted group");
         state::NONE
     }
 
-    /// Expires offsets past retention and removes empty groups with nothing left.
+    /// Expires offsets past retention (writing tombstones) and removes empty groups with
+    /// nothing left. Groups with writes in flight wait for the next round.
     pub fn expire_offsets(&self) {
         let now = self.now_ms();
         let wall_now = crate::state::now_ms();
         let retention_ms = self.inner.config.lock().offsets_retention_ms;
         let mut guard = self.inner.groups.lock();
         let groups = &mut *guard;
-        let mut gone = vec![];
-        for g in groups.groups.values_mut() {
+        let mut expiring = vec![];
+        for g in groups.groups.values() {
+            if groups.pending.contains_key(&g.group_id) {
+                continue;
+            }
             let expired = g.expired_offsets(wall_now, now, retention_ms);
             if !expired.is_empty() {
-                let records: Vec<GroupRecord> = expired
-                    .iter()
-                    .map(|(t, p)| GroupRecord::OffsetTombstone {
-                        group_id: g.group_id.clone(),
-                        topic: t.clone(),
-                        partition: *p,
-                    })
-                    .collect();
-                if let Err(e) = self.inner.store.append(&records) {
-                    tracing::warn!(group = %g.group_id, "offset expiry not stored: {e}");
-                    continue;
-                }
-                for k in expired {
-                    g.offsets.remove(&k);
-                }
-                tracing::debug!(group = %g.group_id, "expired offsets");
-            }
-            if g.is(GroupState::Empty) && g.offsets.is_empty() && g.pending_members.is_empty() {
-                gone.push(g.group_id.clone());
+                expiring.push((g.group_id.clone(), expired));
             }
         }
+        for (group_id, expired) in expiring {
+            tracing::debug!(group = %group_id, offsets = expired.len(), "expiring offsets");
+            let records = expired
+                .into_iter()
+                .map(|(topic, partition)| GroupRecord::OffsetTombstone {
+                    group_id: group_id.clone(),
+                    topic,
+                    partition,
+                })
+                .collect();
+            self.inner.submit(groups, &group_id, records, None);
+        }
+        let gone: Vec<String> = groups
+            .groups
+            .values()
+            .filter(|g| {
+                g.is(GroupState::Empty)
+                    && g.offsets.is_empty()
+                    && g.pending_members.is_empty()
+                    && !groups.pending.contains_key(&g.group_id)
+            })
+            .map(|g| g.group_id.clone())
+            .collect();
         for id in gone {
             remove_group(groups, &id);
         }
     }
 }
 
-/// Writes a group-metadata record when a generation completed.
-fn record_generation(store: &dyn GroupStore, group: &Group, generation_before: i32) {
-    if group.generation_id == generation_before {
-        return;
-    }
-    let record = GroupRecord::GroupMetadata {
-        group_id: group.group_id.clone(),
-        protocol_type: group.protocol_type.clone(),
-        generation_id: group.generation_id,
-    };
-    if let Err(e) = store.append(&[record]) {
-        tracing::warn!(group = %group.group_id, "group metadata not stored: {e}");
+/// Records a handler emits inside the groups lock, and who waits for them.
+#[derive(Default)]
+struct Outbox {
+    records: Vec<GroupRecord>,
+    done: Option<oneshot::Sender<Result<(), i16>>>,
+}
+
+/// Writes queued records in batches: each round takes the whole queue, writes it through the
+/// store (one batch per group change, durable before it resolves), then applies the durable
+/// records to memory and answers their waiters, in queue order.
+async fn group_writer(inner: Weak<Inner>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        loop {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let writes = std::mem::take(&mut *inner.queue.lock());
+            if writes.is_empty() {
+                break;
+            }
+            let store = inner.store.read().clone();
+            let fut = {
+                let batches: Vec<(i32, &[GroupRecord])> = writes
+                    .iter()
+                    .map(|w| (w.partition, w.records.as_slice()))
+                    .collect();
+                store.write(&batches)
+            };
+            let mut results = fut.await.into_iter();
+            let mut guard = inner.groups.lock();
+            for w in writes {
+                guard.unpend(&w);
+                let result = results
+                    .next()
+                    .unwrap_or_else(|| Err(StoreError("no result for batch".into())));
+                let answer = match result {
+                    Ok(()) => {
+                        store::apply_durable(&mut guard.groups, &w.records);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        tracing::error!(group = %w.group_id, "group records not stored: {e}");
+                        Err(ResponseError::CoordinatorNotAvailable.code())
+                    }
+                };
+                if let Some(tx) = w.done {
+                    let _ = tx.send(answer);
+                }
+            }
+        }
     }
 }
 
@@ -625,10 +890,14 @@ async fn group_timer(inner: Weak<Inner>, group_id: String, wake: Arc<Notify>) {
         };
         let now = inner.epoch.elapsed().as_millis() as u64;
         let mut guard = inner.groups.lock();
-        if let Some(g) = guard.groups.get_mut(&group_id) {
-            let generation_before = g.generation_id;
+        let groups = &mut *guard;
+        if let Some(g) = groups.groups.get_mut(&group_id) {
+            let before = fingerprint(g);
             g.on_timer(now);
-            record_generation(&*inner.store, g, generation_before);
+            if metadata_due(before, g) {
+                let record = metadata_record(g, now);
+                inner.submit(groups, &group_id, vec![record], None);
+            }
         }
     }
 }

@@ -215,6 +215,9 @@ pub struct Group {
     /// When the group last changed state (offsets of an empty group expire from here).
     pub state_since_ms: u64,
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Bumped whenever a member joins, leaves or changes id (decides when the group's
+    /// metadata is stored again).
+    pub membership_epoch: u64,
 }
 
 impl Group {
@@ -237,6 +240,7 @@ impl Group {
             sync_deadline_ms: None,
             state_since_ms: now_ms,
             offsets: BTreeMap::new(),
+            membership_epoch: 0,
         }
     }
 
@@ -337,11 +341,13 @@ impl Group {
                 .insert(instance.clone(), member.member_id.clone());
         }
         self.members.insert(member.member_id.clone(), member);
+        self.membership_epoch += 1;
     }
 
     /// Removes a member; a new leader is picked among members waiting to join, else any.
     pub(super) fn remove_member(&mut self, member_id: &str) -> Option<Member> {
         let member = self.members.remove(member_id)?;
+        self.membership_epoch += 1;
         if let Some(instance) = &member.group_instance_id {
             if self.static_members.get(instance).map(String::as_str) == Some(member_id) {
                 self.static_members.remove(instance);
@@ -368,6 +374,7 @@ impl Group {
         new_member_id: &str,
     ) -> Option<&mut Member> {
         let mut member = self.members.remove(old_member_id)?;
+        self.membership_epoch += 1;
         member.answer_join(JoinOutcome::error(
             old_member_id,
             ResponseError::FencedInstanceId,

@@ -630,6 +630,7 @@ fn broker_config() -> riffle_config::BrokerConfig {
     cfg
 }
 
+/// A commit through a memory store, answered at once.
 fn commit(
     c: &GroupCoordinator,
     group: &str,
@@ -637,7 +638,7 @@ fn commit(
     member: &str,
     offset: i64,
 ) -> Result<(), i16> {
-    c.commit_offsets(
+    let mut rx = c.commit_offsets(
         group,
         generation,
         member,
@@ -650,7 +651,8 @@ fn commit(
             leader_epoch: 3,
             metadata: Some("m".into()),
         }],
-    )
+    );
+    answered(&mut rx)
 }
 
 #[test]
@@ -748,12 +750,88 @@ fn coordinator_replays_records_into_offsets() {
         },
         GroupRecord::GroupMetadata {
             group_id: "g".into(),
-            protocol_type: Some("consumer".into()),
-            generation_id: 7,
+            metadata: GroupMetadata {
+                protocol_type: Some("consumer".into()),
+                generation_id: 7,
+                protocol_name: Some("range".into()),
+                leader_id: Some("m1".into()),
+                current_state_timestamp_ms: 5,
+                members: vec![MemberMetadata {
+                    member_id: "m1".into(),
+                    group_instance_id: None,
+                    client_id: "c".into(),
+                    client_host: "/h".into(),
+                    rebalance_timeout_ms: 1000,
+                    session_timeout_ms: 10_000,
+                    subscription: Bytes::new(),
+                    assignment: Bytes::new(),
+                }],
+            },
         },
     ]);
     assert_eq!(c.committed_offsets("g"), [("t".to_string(), 1, 9)]);
+    let d = c.describe("g");
+    assert_eq!(d.protocol_type, "consumer");
+    // Members are not restored: they rejoin; the generation goes on from the stored one.
+    assert_eq!(d.state, GroupState::Empty);
+    assert!(d.members.is_empty());
+}
+
+#[test]
+fn replay_folds_latest_record_per_key_and_group_tombstones_keep_offsets() {
+    let c = GroupCoordinator::new(&broker_config());
+    let at = |offset: i64| CommittedOffset {
+        offset,
+        leader_epoch: -1,
+        metadata: Some(String::new()),
+        commit_timestamp_ms: 1,
+        expire_timestamp_ms: None,
+    };
+    let commit = |group: &str, partition: i32, offset: i64| GroupRecord::OffsetCommit {
+        group_id: group.into(),
+        topic: "t".into(),
+        partition,
+        offset: at(offset),
+    };
+    let metadata = |generation_id: i32| GroupRecord::GroupMetadata {
+        group_id: "g".into(),
+        metadata: GroupMetadata {
+            protocol_type: Some("consumer".into()),
+            generation_id,
+            protocol_name: None,
+            leader_id: None,
+            current_state_timestamp_ms: 1,
+            members: vec![],
+        },
+    };
+    c.replay(&[
+        commit("g", 0, 1),
+        commit("g", 0, 5),
+        metadata(3),
+        commit("g", 1, 2),
+        GroupRecord::GroupTombstone {
+            group_id: "g".into(),
+        },
+        commit("simple", 0, 10),
+        GroupRecord::OffsetTombstone {
+            group_id: "simple".into(),
+            topic: "t".into(),
+            partition: 0,
+        },
+        commit("h", 0, 7),
+        metadata(4),
+    ]);
+    // The group tombstone removed g's metadata, not its offsets (they had no tombstones)...
+    assert_eq!(
+        c.committed_offsets("g"),
+        [("t".to_string(), 0, 5), ("t".to_string(), 1, 2)]
+    );
+    // ...and a later metadata record brings the generation back.
     assert_eq!(c.describe("g").protocol_type, "consumer");
+    // A group whose only offset was deleted is gone.
+    assert_eq!(c.describe("simple").state, GroupState::Dead);
+    assert_eq!(c.committed_offsets("h"), [("t".to_string(), 0, 7)]);
+    assert_eq!(c.group_count(), 2);
 }
 
 #[tokio::test]

@@ -142,7 +142,11 @@ async fn join_sync_heartbeat_commit_fetch_leave_work_at_every_version() {
                         .with_partition_index(0)
                         .with_committed_offset(1)]),
             ]);
-        let r = api::offset_commit::handle(&broker, commit_v, commit);
+        let ResponseKind::OffsetCommit(r) =
+            body(api::offset_commit::handle(&broker, commit_v, commit)).await
+        else {
+            panic!("OffsetCommit answered with another response kind");
+        };
         let codes: Vec<Vec<i16>> = r
             .topics
             .iter()
@@ -232,23 +236,26 @@ async fn join_sync_heartbeat_commit_fetch_leave_work_at_every_version() {
 async fn admin_group_apis_answer_at_every_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = open_broker(dir.path());
-    assert!(broker
-        .groups
-        .commit_offsets(
-            "simple",
-            -1,
-            "",
-            None,
-            -1,
-            vec![crate::group::OffsetToCommit {
-                topic: "t".into(),
-                partition: 0,
-                offset: 5,
-                leader_epoch: -1,
-                metadata: None,
-            }]
-        )
-        .is_ok());
+    assert_eq!(
+        broker
+            .groups
+            .commit_offsets(
+                "simple",
+                -1,
+                "",
+                None,
+                -1,
+                vec![crate::group::OffsetToCommit {
+                    topic: "t".into(),
+                    partition: 0,
+                    offset: 5,
+                    leader_epoch: -1,
+                    metadata: None,
+                }]
+            )
+            .await,
+        Ok(Ok(()))
+    );
     for v in 0..=4i16 {
         let req = FindCoordinatorRequest::default()
             .with_key(str_bytes("simple"))
