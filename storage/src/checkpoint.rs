@@ -14,6 +14,9 @@ pub const LOG_START_OFFSET_FILE: &str = "log-start-offset";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point";
 /// Leader epoch cache: `epoch start_offset` lines.
 pub const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
+/// Cleaner checkpoint: `first_dirty_offset min_delete_horizon_ms` (one entry; -1 = no
+/// tombstone waiting for its delete horizon).
+pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 /// Suffix of a checkpoint being written; stray ones are removed on open.
 pub const TMP_SUFFIX: &str = ".tmp";
 /// Format version written on the first line of every checkpoint file.

@@ -6,6 +6,7 @@
 //! the types below and [`PartitionLog`]'s methods.
 //!
 //! Code map: `log` (PartitionLog: locking, append/read/truncate/retention, group commit),
+//! `compact` (the log cleaner's record filter, checkpoint and crash-safe swap files),
 //! `segment` (one `.log` + indexes, batch scanning), `index` (mmap'd `.index`/`.timeindex`),
 //! `recovery` (open: strays, CRC verification, tail cut, index rebuild), `epoch` (leader-epoch
 //! cache), `checkpoint` (atomic checkpoint files). The on-disk format and the assumptions
@@ -17,6 +18,7 @@
 //! every segment, has been `fdatasync`ed and the directory entries naming them are durable.
 
 mod checkpoint;
+mod compact;
 mod epoch;
 mod index;
 mod log;
@@ -24,13 +26,19 @@ mod recovery;
 mod segment;
 
 pub use crate::log::PartitionLog;
-pub use checkpoint::{LEADER_EPOCH_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+pub use checkpoint::{
+    CLEANER_CHECKPOINT_FILE, LEADER_EPOCH_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE,
+};
+pub use compact::CompactionOutcome;
 pub use segment::{file_name as segment_file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
 use bytes::Bytes;
 
 /// Per-partition settings (Kafka topic config names in comments).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Eq` holds because `min_cleanable_dirty_ratio` is never NaN (the config crate accepts
+/// only [0, 1]); a NaN ratio would never trigger cleaning by ratio.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll when the active segment would exceed this.
     pub segment_bytes: u64,
@@ -46,6 +54,42 @@ pub struct LogConfig {
     pub segment_index_bytes: u32,
     /// Whether an append is durable only after `fdatasync` (the default) or page cache only.
     pub durability: Durability,
+    /// `cleanup.policy`: delete (retention), compact, or both. With plain `Compact`,
+    /// `retention.ms`/`retention.bytes` never delete segments.
+    pub cleanup_policy: CleanupPolicy,
+    /// `delete.retention.ms`: a tombstone survives cleaning until this long after the cleaner
+    /// first saw it (KIP-534 delete horizon, written into its batch).
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: clean when dirty bytes / closed-segment bytes reach this.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: segments with a record newer than this are not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: clean regardless of the dirty ratio once the oldest dirty
+    /// record is older than this.
+    pub max_compaction_lag_ms: i64,
+}
+
+impl Eq for LogConfig {}
+
+/// `cleanup.policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// `delete`: time and size retention only (Kafka's default).
+    #[default]
+    Delete,
+    /// `compact`: keep the latest record per key; retention never deletes segments.
+    Compact,
+    /// `compact,delete`: both.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
 }
 
 impl Default for LogConfig {
@@ -58,6 +102,11 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             segment_index_bytes: 10 * 1024 * 1024,
             durability: Durability::Fsync,
+            cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: 24 * 3600 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }

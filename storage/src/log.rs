@@ -23,10 +23,15 @@ use riffle_protocol::batch::{
 };
 
 use crate::checkpoint::{self, io_err, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use crate::compact::{
+    self, CleanerCheckpoint, CompactionOutcome, Filtered, CLEANED_SUFFIX, OFFSET_MAP_BYTES_MAX,
+    SWAP_SUFFIX,
+};
 use crate::epoch::LeaderEpochCache;
 use crate::recovery;
 use crate::segment::{cut_batches, scan, BatchHeader, Segment, Step};
 use crate::{AppendInfo, Durability, LogConfig, ReadResult, Result, StorageError};
+use std::collections::HashMap;
 
 struct LogState {
     /// Sorted by base offset; never empty; the last is the active segment.
@@ -34,8 +39,12 @@ struct LogState {
     log_start: i64,
     epochs: LeaderEpochCache,
     config: LogConfig,
-    /// Bumped by every truncation, so lock-free reads can detect that they raced one.
+    /// Bumped by every truncation and cleaner swap, so lock-free reads can detect that they
+    /// raced one.
     generation: u64,
+    /// Lowest offset truncated since the cleaner last looked (i64::MAX: none): the cleaner
+    /// checkpoint must not claim anything at or past it is clean.
+    cleaner_floor: i64,
 }
 
 impl LogState {
@@ -89,6 +98,9 @@ pub struct PartitionLog {
     flush_done: Condvar,
     /// The recovery point on disk; the mutex orders its writers.
     recovery_point: Mutex<i64>,
+    /// The cleaner checkpoint; held for a whole `compact` pass, so passes never overlap.
+    /// Taken before `mutation`.
+    cleaner: Mutex<CleanerCheckpoint>,
     /// Set when a sync or a multi-step change failed half-way: the in-memory view may no
     /// longer match the disk, so mutations and flushes refuse until the log is reopened.
     poisoned: AtomicBool,
@@ -115,6 +127,7 @@ impl PartitionLog {
     pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         let rec = recovery::recover(&dir, &config, now_ms())?;
+        let cleaner = CleanerCheckpoint::load(&dir);
         let log_end = rec.segments.last().map_or(0, |s| s.next_offset);
         Ok(PartitionLog {
             dir,
@@ -125,6 +138,7 @@ impl PartitionLog {
                 epochs: rec.epochs,
                 config,
                 generation: 0,
+                cleaner_floor: i64::MAX,
             }),
             flush: Mutex::new(FlushState {
                 durable_end: log_end,
@@ -135,6 +149,7 @@ impl PartitionLog {
             }),
             flush_done: Condvar::new(),
             recovery_point: Mutex::new(rec.recovery_point),
+            cleaner: Mutex::new(cleaner),
             poisoned: AtomicBool::new(false),
         })
     }
@@ -624,6 +639,7 @@ impl PartitionLog {
         let (log, path, epochs) = {
             let mut st = self.state.write();
             st.generation += 1;
+            st.cleaner_floor = st.cleaner_floor.min(end_offset);
             let index_bytes = st.config.segment_index_bytes;
             st.segments.truncate(i + 1);
             let seg = &mut st.segments[i];
@@ -699,11 +715,15 @@ impl PartitionLog {
 
     /// Time and size retention: deletes whole expired segments (rolling the active segment
     /// first if it has expired too) and moves the log start offset. Returns segments deleted.
+    /// Does nothing under `cleanup.policy=compact` (only `delete` and `compact,delete`).
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize> {
         let _mutation = self.mutation.lock();
         self.check_poisoned()?;
         let (n, roll) = {
             let st = self.state.read();
+            if !st.config.cleanup_policy.deletes() {
+                return Ok(0);
+            }
             let last = st.segments.len() - 1;
             let deletable = |i: usize| !(i == last && st.segments[i].is_empty());
             let mut n = 0;
@@ -794,5 +814,414 @@ impl PartitionLog {
             checkpoint::sync_dir(parent)?;
         }
         Ok(())
+    }
+}
+
+/// One segment as the cleaner saw it when it planned a pass.
+struct SegmentSnapshot {
+    base_offset: i64,
+    next_offset: i64,
+    file: Arc<File>,
+    path: PathBuf,
+    size: u64,
+}
+
+/// What the cleaner decided to do, from one consistent view of the log.
+struct CleanPlan {
+    /// Every segment, oldest first (the last is the active one).
+    all: Vec<SegmentSnapshot>,
+    /// `all[..cleanable]` are closed, below the recovery point and older than
+    /// `min.compaction.lag.ms`.
+    cleanable: usize,
+    /// `all[dirty_from..cleanable]` are dirty (at or past the cleaner checkpoint).
+    dirty_from: usize,
+    dirty_ratio: f64,
+    eligible: bool,
+    config: LogConfig,
+}
+
+/// A segment rewritten into `.cleaned` files, waiting to be swapped in.
+struct CleanedSegment {
+    index: usize,
+    base_offset: i64,
+}
+
+impl PartitionLog {
+    fn plan_cleaning(&self, ckpt: &CleanerCheckpoint, now_ms: i64) -> CleanPlan {
+        let recovery_point = *self.recovery_point.lock();
+        let st = self.state.read();
+        let config = st.config.clone();
+        let last = st.segments.len() - 1;
+        let all: Vec<SegmentSnapshot> = st
+            .segments
+            .iter()
+            .map(|s| SegmentSnapshot {
+                base_offset: s.base_offset,
+                next_offset: s.next_offset,
+                file: s.log.clone(),
+                path: s.log_path.clone(),
+                size: s.size,
+            })
+            .collect();
+        // Closed, synced (wholly below the recovery point) and, with min.compaction.lag.ms,
+        // holding no record newer than the lag (segment granularity, as Kafka).
+        let lag_limit = now_ms.saturating_sub(config.min_compaction_lag_ms.max(0));
+        let mut cleanable = 0;
+        while cleanable < last
+            && st.segments[cleanable + 1].base_offset <= recovery_point
+            && (config.min_compaction_lag_ms <= 0
+                || st.segments[cleanable].max_timestamp <= lag_limit)
+        {
+            cleanable += 1;
+        }
+        let mut first_dirty = ckpt
+            .first_dirty_offset
+            .min(st.cleaner_floor)
+            .max(st.log_start);
+        if first_dirty > st.log_end() {
+            first_dirty = st.log_start;
+        }
+        let dirty_from = all[..cleanable]
+            .iter()
+            .position(|s| s.next_offset > first_dirty)
+            .unwrap_or(cleanable);
+        let clean_bytes: u64 = all[..dirty_from].iter().map(|s| s.size).sum();
+        let dirty_bytes: u64 = all[dirty_from..cleanable].iter().map(|s| s.size).sum();
+        let dirty_ratio = if clean_bytes + dirty_bytes == 0 {
+            0.0
+        } else {
+            dirty_bytes as f64 / (clean_bytes + dirty_bytes) as f64
+        };
+        // max.compaction.lag.ms: the oldest dirty record has waited too long.
+        let max_lag_due = dirty_from < cleanable && {
+            let seg = &st.segments[dirty_from];
+            let ts = seg
+                .first_batch_timestamp
+                .filter(|&t| t >= 0)
+                .unwrap_or(seg.max_timestamp);
+            ts >= 0 && now_ms.saturating_sub(ts) > config.max_compaction_lag_ms
+        };
+        // A retained tombstone's delete horizon has passed: clean to remove it.
+        let horizon_due = ckpt.delete_horizon_min_ms >= 0 && now_ms >= ckpt.delete_horizon_min_ms;
+        let eligible = config.cleanup_policy.compacts()
+            && cleanable > 0
+            && ((dirty_bytes > 0
+                && (dirty_ratio >= config.min_cleanable_dirty_ratio || max_lag_due))
+                || horizon_due);
+        CleanPlan {
+            all,
+            cleanable,
+            dirty_from,
+            dirty_ratio,
+            eligible,
+            config,
+        }
+    }
+
+    /// The cleaner's dirty ratio now: bytes at or past the cleaner checkpoint / bytes in the
+    /// closed segments it may clean (0 when there are none). For metrics.
+    pub fn dirty_ratio(&self, now_ms: i64) -> f64 {
+        let ckpt = *self.cleaner.lock();
+        self.plan_cleaning(&ckpt, now_ms).dirty_ratio
+    }
+
+    /// Log compaction (Kafka's log cleaner), called periodically by the broker. Under
+    /// `cleanup.policy` `compact` or `compact,delete`, when the dirty ratio reaches
+    /// `min.cleanable.dirty.ratio` (or the oldest dirty record is older than
+    /// `max.compaction.lag.ms`, or a kept tombstone's delete horizon has passed), rewrites
+    /// the closed segments below the recovery point keeping only the latest record per key;
+    /// offsets never change. Never touches the active segment or segments with records
+    /// newer than `min.compaction.lag.ms`. Reads and appends run alongside; only the final
+    /// swap takes the append lock. Crash-safe at every step (see FORMAT.md).
+    pub fn compact(&self, now_ms: i64) -> Result<CompactionOutcome> {
+        let mut ckpt = self.cleaner.lock();
+        self.check_poisoned()?;
+        let plan = self.plan_cleaning(&ckpt, now_ms);
+        let mut outcome = CompactionOutcome {
+            dirty_ratio: plan.dirty_ratio,
+            first_dirty_offset: ckpt.first_dirty_offset,
+            ..CompactionOutcome::default()
+        };
+        if !plan.eligible {
+            return Ok(outcome);
+        }
+
+        // Key -> latest offset over the dirty section, whole segments, bounded.
+        let mut map: HashMap<Vec<u8>, i64> = HashMap::new();
+        let mut map_bytes = 0usize;
+        let mut clean_end = plan.cleanable;
+        for i in plan.dirty_from..plan.cleanable {
+            let s = &plan.all[i];
+            for_each_stored_batch(s, |view| {
+                if compact::is_untouchable(&view) {
+                    return;
+                }
+                match compact::decode(&view) {
+                    Ok(d) => map_bytes += compact::add_to_map(&view, &d, &mut map),
+                    Err(e) => {
+                        tracing::warn!(base_offset = view.base_offset(), error = %e.0, "undecodable batch; its keys are not compacted")
+                    }
+                }
+            })?;
+            if map_bytes > OFFSET_MAP_BYTES_MAX && i + 1 < plan.cleanable {
+                clean_end = i + 1;
+                break;
+            }
+        }
+        // The last batch of each producer in the whole log keeps the producer's sequence.
+        let mut producer_last: HashMap<i64, i64> = HashMap::new();
+        for s in &plan.all {
+            let end = scan(&s.file, &s.path, 0, s.size, false, |_, h, _| {
+                if h.producer_id >= 0 {
+                    producer_last.insert(h.producer_id, h.last_offset);
+                }
+                Step::Continue
+            })?;
+            if let Some(reason) = end.corrupt {
+                return Err(corrupt(&s.path, end.position, reason));
+            }
+        }
+
+        // Rewrite every segment of the clean range into `.cleaned` files.
+        let mut cleaned: Vec<CleanedSegment> = Vec::new();
+        let mut horizon_min = i64::MAX;
+        let result = (|| -> Result<()> {
+            for i in 0..clean_end {
+                let s = &plan.all[i];
+                let mut out: Vec<Vec<u8>> = Vec::new();
+                let mut changed = false;
+                for_each_stored_batch(s, |view| {
+                    let keep_whole = |out: &mut Vec<Vec<u8>>| out.push(view.as_bytes().to_vec());
+                    if compact::is_untouchable(&view) {
+                        return keep_whole(&mut out);
+                    }
+                    let d = match compact::decode(&view) {
+                        Ok(d) => d,
+                        Err(_) => return keep_whole(&mut out),
+                    };
+                    let keep_if_empty = view.producer_id() >= 0
+                        && producer_last.get(&view.producer_id()) == Some(&view.last_offset());
+                    let r = compact::filter_batch(
+                        &view,
+                        &d,
+                        &map,
+                        now_ms,
+                        plan.config.delete_retention_ms,
+                        keep_if_empty,
+                    );
+                    outcome.records_removed += r.records_removed;
+                    if let Some(h) = r.tombstone_horizon_ms {
+                        horizon_min = horizon_min.min(h);
+                    }
+                    match r.filtered {
+                        Filtered::Unchanged => keep_whole(&mut out),
+                        Filtered::Dropped => changed = true,
+                        Filtered::Rewritten(bytes) => {
+                            changed = true;
+                            out.push(bytes);
+                        }
+                    }
+                })?;
+                let after: u64 = out.iter().map(|b| b.len() as u64).sum();
+                outcome.bytes_before += s.size;
+                outcome.bytes_after += if changed { after } else { s.size };
+                if changed {
+                    self.write_cleaned(s.base_offset, &out, &plan.config, now_ms)?;
+                    cleaned.push(CleanedSegment {
+                        index: i,
+                        base_offset: s.base_offset,
+                    });
+                }
+            }
+            if !cleaned.is_empty() {
+                checkpoint::sync_dir(&self.dir)?;
+            }
+            Ok(())
+        })();
+        let roll_back = |cleaned: &[CleanedSegment]| {
+            for c in cleaned {
+                if let Err(e) = compact::remove_stage(&self.dir, c.base_offset, CLEANED_SUFFIX) {
+                    tracing::warn!(error = %e, "cannot remove a cleaned file; open removes it");
+                }
+            }
+        };
+        if let Err(e) = result {
+            // Also the segment whose write failed half-way.
+            for s in &plan.all[..clean_end] {
+                let _ = compact::remove_stage(&self.dir, s.base_offset, CLEANED_SUFFIX);
+            }
+            return Err(e);
+        }
+
+        if !cleaned.is_empty() {
+            let _mutation = self.mutation.lock();
+            self.check_poisoned()?;
+            // Truncation or retention may have changed the segments meanwhile: abandon.
+            let unchanged = {
+                let st = self.state.read();
+                let last = st.segments.len() - 1;
+                cleaned.iter().all(|c| {
+                    let snap = &plan.all[c.index];
+                    st.segments[..last].iter().any(|seg| {
+                        seg.base_offset == snap.base_offset
+                            && Arc::ptr_eq(&seg.log, &snap.file)
+                            && seg.size == snap.size
+                    })
+                })
+            };
+            if !unchanged {
+                roll_back(&cleaned);
+                tracing::info!("cleaner raced a truncation or retention; pass abandoned");
+                return Ok(outcome);
+            }
+            let r = self.swap_in(&cleaned, now_ms);
+            self.poison_on_error(r)?;
+        }
+
+        let first_dirty_offset = plan.all[clean_end].base_offset;
+        let new_ckpt = CleanerCheckpoint {
+            first_dirty_offset,
+            delete_horizon_min_ms: if horizon_min == i64::MAX {
+                -1
+            } else {
+                horizon_min
+            },
+        };
+        new_ckpt.store(&self.dir)?;
+        *ckpt = new_ckpt;
+        {
+            let mut st = self.state.write();
+            st.cleaner_floor = i64::MAX;
+        }
+        outcome.cleaned = true;
+        outcome.segments_rewritten = cleaned.len();
+        outcome.first_dirty_offset = first_dirty_offset;
+        tracing::info!(
+            segments = cleaned.len(),
+            records_removed = outcome.records_removed,
+            bytes_before = outcome.bytes_before,
+            bytes_after = outcome.bytes_after,
+            first_dirty_offset,
+            "cleaned log"
+        );
+        Ok(outcome)
+    }
+
+    /// Writes `<base>.log.cleaned` and its two indexes from `batches`, all synced.
+    fn write_cleaned(
+        &self,
+        base: i64,
+        batches: &[Vec<u8>],
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<()> {
+        let [index_path, time_path, log_path] =
+            compact::staged_paths(&self.dir, base, CLEANED_SUFFIX);
+        let mut seg = Segment::create_at(
+            log_path,
+            &index_path,
+            &time_path,
+            base,
+            config.segment_index_bytes,
+            now_ms,
+        )?;
+        let mut pos = 0u64;
+        let mut buf: Vec<u8> = Vec::new();
+        for b in batches {
+            let h = BatchHeader::parse(b)?;
+            seg.note_batch(pos, &h, config.index_interval_bytes);
+            pos += h.size;
+            buf.extend_from_slice(b);
+            if buf.len() >= 1 << 20 {
+                let at = pos - buf.len() as u64;
+                seg.log
+                    .write_all_at(&buf, at)
+                    .map_err(|e| io_err(&seg.log_path, e))?;
+                buf.clear();
+            }
+        }
+        if !buf.is_empty() {
+            let at = pos - buf.len() as u64;
+            seg.log
+                .write_all_at(&buf, at)
+                .map_err(|e| io_err(&seg.log_path, e))?;
+        }
+        seg.close()?;
+        seg.sync_all()
+    }
+
+    /// Swaps cleaned segments in, oldest first: every `.cleaned` becomes `.swap` (the `.log`
+    /// rename commits that segment), directory sync, then every `.swap` replaces the old
+    /// files, directory sync; then the new segments are published. Caller holds `mutation`.
+    fn swap_in(&self, cleaned: &[CleanedSegment], now_ms: i64) -> Result<()> {
+        for c in cleaned {
+            compact::rename_stage(&self.dir, c.base_offset, CLEANED_SUFFIX, SWAP_SUFFIX)?;
+        }
+        checkpoint::sync_dir(&self.dir)?;
+        for c in cleaned {
+            compact::rename_stage(&self.dir, c.base_offset, SWAP_SUFFIX, "")?;
+        }
+        checkpoint::sync_dir(&self.dir)?;
+        let mut loaded = Vec::with_capacity(cleaned.len());
+        for c in cleaned {
+            let seg =
+                recovery::load_trusted(&self.dir, c.base_offset, now_ms).map_err(|reason| {
+                    StorageError::Corrupt {
+                        path: self
+                            .dir
+                            .join(crate::segment::file_name(c.base_offset, ".log")),
+                        reason: format!("cleaned segment does not load: {reason}"),
+                    }
+                })?;
+            loaded.push(seg);
+        }
+        let mut st = self.state.write();
+        for seg in loaded {
+            if let Some(slot) = st
+                .segments
+                .iter_mut()
+                .find(|s| s.base_offset == seg.base_offset)
+            {
+                *slot = seg;
+            }
+        }
+        st.generation += 1;
+        Ok(())
+    }
+}
+
+/// Calls `f` with every batch of a segment snapshot (whole bytes).
+fn for_each_stored_batch(
+    s: &SegmentSnapshot,
+    mut f: impl FnMut(RecordBatchView<'_>),
+) -> Result<()> {
+    let mut err = None;
+    let end = scan(
+        &s.file,
+        &s.path,
+        0,
+        s.size,
+        true,
+        |_, _, bytes| match RecordBatchView::parse(bytes) {
+            Ok(view) => {
+                f(view);
+                Step::Continue
+            }
+            Err(e) => {
+                err = Some(e.to_string());
+                Step::Stop
+            }
+        },
+    )?;
+    match err.or(end.corrupt) {
+        Some(reason) => Err(corrupt(&s.path, end.position, reason)),
+        None => Ok(()),
+    }
+}
+
+fn corrupt(path: &Path, position: u64, reason: String) -> StorageError {
+    StorageError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("at position {position}: {reason}"),
     }
 }

@@ -30,6 +30,11 @@ const STRAY_SUFFIXES: [&str; 4] = [TMP_SUFFIX, ".deleted", ".cleaned", ".swap"];
 
 pub(crate) fn recover(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Recovered> {
     fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    // An interrupted cleaner: finish committed swaps, roll back the rest (before the strays
+    // below, which would otherwise remove `.swap` files).
+    if crate::compact::recover_swaps(dir)? {
+        checkpoint::sync_dir(dir)?;
+    }
     let mut bases = BTreeSet::new();
     let mut index_files = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
@@ -191,7 +196,7 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Rec
 /// Loads a segment below the recovery point (complete and synced when it was closed):
 /// sanity-checks both indexes and walks the headers after the last offset-index entry.
 /// Any inconsistency is returned as a reason to fall back to full recovery.
-fn load_trusted(dir: &Path, base: i64, now_ms: i64) -> Result<Segment, String> {
+pub(crate) fn load_trusted(dir: &Path, base: i64, now_ms: i64) -> Result<Segment, String> {
     let (log_path, index_path, time_path) = segment::paths(dir, base);
     let log = open_log_file(&log_path, false).map_err(|e| e.to_string())?;
     let size = log.metadata().map_err(|e| e.to_string())?.len();

@@ -50,6 +50,7 @@ pub(crate) struct BatchHeader {
     pub size: u64,
     pub leader_epoch: i32,
     pub max_timestamp: i64,
+    pub producer_id: i64,
 }
 
 impl BatchHeader {
@@ -87,6 +88,7 @@ impl BatchHeader {
             size: size as u64,
             leader_epoch: i32_at(12),
             max_timestamp: i64_at(35),
+            producer_id: i64_at(43),
         })
     }
 }
@@ -235,6 +237,26 @@ impl Segment {
         now_ms: i64,
     ) -> Result<Self> {
         let (log_path, index_path, time_path) = paths(dir, base_offset);
+        Self::create_at(
+            log_path,
+            &index_path,
+            &time_path,
+            base_offset,
+            index_bytes,
+            now_ms,
+        )
+    }
+
+    /// Creates an empty segment under the given file names (the cleaner writes `.cleaned`
+    /// files this way).
+    pub(crate) fn create_at(
+        log_path: PathBuf,
+        index_path: &Path,
+        time_path: &Path,
+        base_offset: i64,
+        index_bytes: u32,
+        now_ms: i64,
+    ) -> Result<Self> {
         let log = open_log_file(&log_path, true)?;
         Ok(Segment {
             base_offset,
@@ -242,8 +264,8 @@ impl Segment {
             log: Arc::new(log),
             size: 0,
             next_offset: base_offset,
-            offset_index: OffsetIndex::create(&index_path, base_offset, index_bytes)?,
-            time_index: TimeIndex::create(&time_path, base_offset, index_bytes)?,
+            offset_index: OffsetIndex::create(index_path, base_offset, index_bytes)?,
+            time_index: TimeIndex::create(time_path, base_offset, index_bytes)?,
             max_timestamp: NO_TIMESTAMP,
             offset_of_max_timestamp: base_offset,
             first_batch_timestamp: None,

@@ -45,6 +45,7 @@ pub fn config() -> LogConfig {
         index_interval_bytes: 256,
         segment_index_bytes: 4096,
         durability: Durability::Fsync,
+        ..LogConfig::default()
     }
 }
 
