@@ -17,7 +17,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import ConfigResource, ConfigSource, NewTopic, OffsetSpec
 
-from conftest import admin_client, kafka_config, create_topic, read_partitions, unique_topic, wait_until, watermarks
+from conftest import admin_client, create_topic, kafka_config, read_partitions, unique_topic, wait_until, watermarks
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from conftest import kafka_config, create_topic, read_partitions, unique_topic
+from conftest import create_topic, kafka_config, read_partitions, unique_topic
 
 MESSAGES = int(os.environ.get("RIFFLE_KILL9_MESSAGES", "1000000"))
 KILL_ROUNDS = int(os.environ.get("RIFFLE_KILL9_ROUNDS", "1"))
@@ -33,7 +33,9 @@ def test_kill9_acked_messages_survive(broker, report_figure):
         else:
             acked[msg.partition()].append((msg.offset(), msg.value()))
 
-    producer = Producer({**kafka_config(broker.bootstrap), "acks": "all",
+    producer = Producer({
+        **kafka_config(broker.bootstrap),
+        "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
         "message.timeout.ms": 120000,
@@ -43,6 +45,16 @@ def test_kill9_acked_messages_survive(broker, report_figure):
 
     start = time.monotonic()
     downtimes = []
+
+    def kill_if_due():
+        if kill_points and delivered >= kill_points[0]:
+            kill_points.pop(0)
+            killed_at = time.monotonic()
+            broker.kill9()
+            broker.restart()
+            downtimes.append(time.monotonic() - killed_at)
+            report_figure("killed after delivery reports", delivered)
+
     for i in range(MESSAGES):
         while True:
             try:
@@ -52,21 +64,14 @@ def test_kill9_acked_messages_survive(broker, report_figure):
                 producer.poll(0.05)
         if i % 1000 == 0:
             producer.poll(0)
-            if kill_points and delivered >= kill_points[0]:
-                kill_points.pop(0)
-                killed_at = time.monotonic()
-                broker.kill9()
-                broker.restart()
-                downtimes.append(time.monotonic() - killed_at)
-                report_figure("killed after delivery reports", delivered)
+            kill_if_due()
+    # Kill points the deliveries had not reached when the last message was queued.
+    while kill_points and delivered < MESSAGES:
+        producer.poll(0.01)
+        kill_if_due()
     remaining = producer.flush(300)
-    while remaining and kill_points:  # MESSAGES too small to reach a kill point while producing
-        kill_points.pop(0)
-        broker.kill9()
-        broker.restart()
-        remaining = producer.flush(300)
     produce_s = time.monotonic() - start
-    assert kill_points == [], "the broker was never killed: too few messages for the kill points"
+    assert kill_points == [], f"kill points {kill_points} not reached: all {MESSAGES} delivered before"
 
     read_start = time.monotonic()
     read = read_partitions(broker.bootstrap, topic, list(range(PARTITIONS)), timeout_s=600,
@@ -98,4 +103,5 @@ def test_kill9_acked_messages_survive(broker, report_figure):
         read_order = [v for _, v in read[p] if v in acked_values]
         assert read_order == sorted(acked_values), f"partition {p}: acknowledged values out of send order"
 
+    assert remaining == 0, f"{remaining} messages neither delivered nor failed after flush(300)"
     assert errors == [], f"{len(errors)} delivery errors, first: {errors[:3]}"

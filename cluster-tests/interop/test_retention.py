@@ -7,7 +7,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from conftest import kafka_config, create_topic, read_partitions, unique_topic, wait_until, watermarks
+from conftest import create_topic, kafka_config, read_partitions, unique_topic, wait_until, watermarks
 
 
 def partition_dir(log_dir, topic, partition):
