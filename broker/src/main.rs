@@ -10,6 +10,8 @@ use riffle_broker::server;
 use riffle_broker::state::Broker;
 use riffle_config::{parse_override, BrokerConfig};
 
+/// Pause between log-cleaner passes (Kafka's `log.cleaner.backoff.ms` default).
+const CLEANER_BACKOFF: Duration = Duration::from_secs(15);
 /// How often logs are synced in the background with `log.durability=pagecache`.
 const PAGE_CACHE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -126,6 +128,18 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
             tick.tick().await;
             let b = b.clone();
             let _ = tokio::task::spawn_blocking(move || b.apply_retention()).await;
+        }
+    });
+    // The log cleaner (compaction), like Kafka's with `log.cleaner.backoff.ms`.
+    let b = broker.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CLEANER_BACKOFF);
+        loop {
+            tick.tick().await;
+            if b.config.read().log_cleaner_enable {
+                let b = b.clone();
+                let _ = tokio::task::spawn_blocking(move || b.compact_logs()).await;
+            }
         }
     });
     // With page-cache durability nothing syncs on the produce path; sync in the background

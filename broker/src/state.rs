@@ -168,6 +168,17 @@ pub fn log_config(tc: &TopicConfig, durability: riffle_config::Durability) -> Lo
             riffle_config::Durability::Fsync => Durability::Fsync,
             riffle_config::Durability::PageCache => Durability::PageCache,
         },
+        cleanup_policy: match tc.cleanup_policy {
+            riffle_config::CleanupPolicy::Delete => riffle_storage::CleanupPolicy::Delete,
+            riffle_config::CleanupPolicy::Compact => riffle_storage::CleanupPolicy::Compact,
+            riffle_config::CleanupPolicy::CompactDelete => {
+                riffle_storage::CleanupPolicy::CompactDelete
+            }
+        },
+        delete_retention_ms: tc.delete_retention_ms,
+        min_cleanable_dirty_ratio: tc.min_cleanable_dirty_ratio,
+        min_compaction_lag_ms: tc.min_compaction_lag_ms,
+        max_compaction_lag_ms: tc.max_compaction_lag_ms,
     }
 }
 
@@ -569,6 +580,33 @@ impl Broker {
         let id = g.0;
         g.0 += 1;
         Ok(id)
+    }
+
+    /// One cleaner pass over every compacted partition (each decides by its dirty ratio).
+    pub fn compact_logs(&self) {
+        let now = now_ms();
+        for t in self.topics() {
+            if !t.config.read().cleanup_policy.compacts() {
+                continue;
+            }
+            let parts = t.partitions.read().clone();
+            for p in parts {
+                match p.log.compact(now) {
+                    Ok(o) if o.cleaned => tracing::debug!(
+                        topic = %t.name,
+                        partition = p.index,
+                        records_removed = o.records_removed,
+                        bytes_before = o.bytes_before,
+                        bytes_after = o.bytes_after,
+                        "compacted"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(topic = %t.name, partition = p.index, "compaction failed: {e}")
+                    }
+                }
+            }
+        }
     }
 
     /// Time and size retention over every partition.

@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::records::RecordBatchDecoder;
 use riffle_config::TimestampType;
 use riffle_protocol::batch::{set_log_append_time, BatchError, BatchIter};
 
@@ -102,6 +103,20 @@ fn validate(records: &[u8], max_message_bytes: i32) -> Result<(i64, i16, i32, i3
     ))
 }
 
+/// A compacted topic keeps the latest record per key, so every record needs one (Kafka
+/// refuses keyless records there with `INVALID_RECORD`).
+fn require_keys(records: &bytes::Bytes) -> Result<(), String> {
+    let mut buf = records.clone();
+    let set =
+        RecordBatchDecoder::decode(&mut buf).map_err(|e| format!("cannot decode records: {e}"))?;
+    match set.records.iter().position(|r| r.key.is_none()) {
+        Some(i) => Err(format!(
+            "record {i} has no key; compacted topics (cleanup.policy=compact) need a key on every record"
+        )),
+        None => Ok(()),
+    }
+}
+
 pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Reply {
     let acks = req.acks;
     let mut response = ProduceResponse::default();
@@ -144,12 +159,13 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                 ));
                 continue;
             };
-            let (max_message_bytes, min_isr, log_append_time) = {
+            let (max_message_bytes, min_isr, log_append_time, compacted) = {
                 let tc = topic.config.read();
                 (
                     tc.max_message_bytes,
                     tc.min_insync_replicas,
                     tc.message_timestamp_type == TimestampType::LogAppendTime,
+                    tc.cleanup_policy.compacts(),
                 )
             };
             if acks == -1 && ISR_SIZE < min_isr {
@@ -172,6 +188,16 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                     continue;
                 }
             };
+            if compacted {
+                if let Err(msg) = require_keys(&records) {
+                    tr.partition_responses.push(error_partition(
+                        pd.index,
+                        ResponseError::InvalidRecord.code(),
+                        Some(msg),
+                    ));
+                    continue;
+                }
+            }
             let last_seq = last_sequence(first_seq, count);
             let mut writer = partition.writer.lock().await;
             let now = now_ms();
