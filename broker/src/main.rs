@@ -10,8 +10,6 @@ use riffle_broker::server;
 use riffle_broker::state::Broker;
 use riffle_config::{parse_override, BrokerConfig};
 
-/// Pause between log-cleaner passes (Kafka's `log.cleaner.backoff.ms` default).
-const CLEANER_BACKOFF: Duration = Duration::from_secs(15);
 /// How often logs are synced in the background with `log.durability=pagecache`.
 const PAGE_CACHE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -108,6 +106,7 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     anyhow::ensure!(!listeners.is_empty(), "`listeners` has no client listener");
     let retention_check =
         Duration::from_millis(config.log_retention_check_interval_ms.max(100) as u64);
+    let cleaner_backoff = Duration::from_millis(config.log_cleaner_backoff_ms.max(100) as u64);
     let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
@@ -133,7 +132,7 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     // The log cleaner (compaction), like Kafka's with `log.cleaner.backoff.ms`.
     let b = broker.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CLEANER_BACKOFF);
+        let mut tick = tokio::time::interval(cleaner_backoff);
         loop {
             tick.tick().await;
             if b.config.read().log_cleaner_enable {

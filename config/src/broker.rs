@@ -67,6 +67,8 @@ pub struct BrokerConfig {
     pub log_retention_check_interval_ms: i64,
     /// `log.cleaner.enable`, default true.
     pub log_cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`: pause between cleaner passes.
+    pub log_cleaner_backoff_ms: i64,
     /// `group.initial.rebalance.delay.ms`, default 3000.
     pub group_initial_rebalance_delay_ms: i32,
     /// `group.min.session.timeout.ms`, default 6000.
@@ -429,6 +431,7 @@ fn build(layers: Layers) -> Result<(BrokerConfig, Vec<Warning>), ConfigError> {
         fetch_max_bytes: v.int("fetch.max.bytes")?,
         log_retention_check_interval_ms: v.integer("log.retention.check.interval.ms")?,
         log_cleaner_enable: v.boolean("log.cleaner.enable")?,
+        log_cleaner_backoff_ms: v.integer("log.cleaner.backoff.ms")?,
         group_initial_rebalance_delay_ms: v.int("group.initial.rebalance.delay.ms")?,
         group_min_session_timeout_ms,
         group_max_session_timeout_ms,
