@@ -124,9 +124,7 @@ pub async fn dispatch(broker: &Arc<Broker>, req: DecodedRequest) -> Reply {
         RequestKind::ListGroups(r) => {
             Reply::Now(ResponseKind::ListGroups(list_groups::handle(broker, v, r)))
         }
-        RequestKind::DeleteGroups(r) => Reply::Now(ResponseKind::DeleteGroups(
-            delete_groups::handle(broker, v, r),
-        )),
+        RequestKind::DeleteGroups(r) => delete_groups::handle(broker, v, r),
         other => Reply::Close(format!(
             "no handler for {:?}",
             std::mem::discriminant(&other)

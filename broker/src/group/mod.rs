@@ -123,8 +123,16 @@ impl GroupConfig {
     }
 }
 
-/// What a commit's caller waits on: Ok once the offsets are durable, else an error code.
-pub type CommitResult = oneshot::Receiver<Result<(), i16>>;
+/// What the caller of a durable change (commit, deletion) waits on: Ok once the change is
+/// durable, else the Kafka error code to answer.
+pub type DurableReply = oneshot::Receiver<Result<(), i16>>;
+
+/// A [`DurableReply`] that is already decided.
+fn decided(result: Result<(), i16>) -> DurableReply {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(result);
+    rx
+}
 
 /// Records of one group on their way to the store.
 struct PendingWrite {
@@ -536,7 +544,7 @@ impl GroupCoordinator {
         group_instance_id: Option<&str>,
         retention_time_ms: i64,
         offsets: Vec<OffsetToCommit>,
-    ) -> CommitResult {
+    ) -> DurableReply {
         let (tx, rx) = oneshot::channel();
         if !valid_group_id(group_id) {
             let _ = tx.send(Err(ResponseError::InvalidGroupId.code()));
@@ -698,19 +706,19 @@ impl GroupCoordinator {
     }
 
     /// DeleteGroups of one group: only an empty group can go, with its offsets.
-    pub fn delete(&self, group_id: &str) -> i16 {
+    pub fn delete(&self, group_id: &str) -> DurableReply {
         if !valid_group_id(group_id) {
-            return ResponseError::InvalidGroupId.code();
+            return decided(Err(ResponseError::InvalidGroupId.code()));
         }
         let mut guard = self.inner.groups.lock();
         let groups = &mut *guard;
         let Some(g) = groups.groups.get_mut(group_id) else {
-            return ResponseError::GroupIdNotFound.code();
+            return decided(Err(ResponseError::GroupIdNotFound.code()));
         };
         match g.state {
-            GroupState::Dead => return ResponseError::GroupIdNotFound.code(),
+            GroupState::Dead => return decided(Err(ResponseError::GroupIdNotFound.code())),
             GroupState::Empty => {}
-            _ => return ResponseError::NonEmptyGroup.code(),
+            _ => return decided(Err(ResponseError::NonEmptyGroup.code())),
         }
         // Tombstones for every offset, also those still on their way to the log, then for
         // the group itself if it ever stored metadata (Kafka's cleanupGroupMetadata).
@@ -734,9 +742,10 @@ impl GroupCoordinator {
         }
         g.transition(GroupState::Dead, self.now_ms());
         remove_group(groups, group_id);
-        self.inner.submit(groups, group_id, records, None);
+        let (tx, rx) = oneshot::channel();
+        self.inner.submit(groups, group_id, records, Some(tx));
         tracing::info!(group = group_id, "deleted group");
-        state::NONE
+        rx
     }
 
     /// Expires offsets past retention (writing tombstones) and removes empty groups with

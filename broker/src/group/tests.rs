@@ -715,8 +715,11 @@ fn coordinator_simple_commit_fetch_and_delete() {
     assert_eq!(c.list().len(), 1);
     assert_eq!(c.describe("g").state, GroupState::Empty);
     assert_eq!(c.describe("nope").state, GroupState::Dead);
-    assert_eq!(c.delete("g"), 0);
-    assert_eq!(c.delete("g"), code(ResponseError::GroupIdNotFound));
+    assert_eq!(answered(&mut c.delete("g")), Ok(()));
+    assert_eq!(
+        answered(&mut c.delete("g")),
+        Err(code(ResponseError::GroupIdNotFound))
+    );
     assert!(c.committed_offsets("g").is_empty());
 }
 
@@ -842,7 +845,10 @@ async fn coordinator_timers_complete_join_and_delete_refuses_non_empty_group() {
     // With no initial delay the group's timer task completes the join phase.
     let o = c.join("g", req(&id)).await.expect("answered");
     assert_eq!((o.error_code, o.generation_id), (0, 1));
-    assert_eq!(c.delete("g"), code(ResponseError::NonEmptyGroup));
+    assert_eq!(
+        answered(&mut c.delete("g")),
+        Err(code(ResponseError::NonEmptyGroup))
+    );
     let s = c
         .sync(
             "g",

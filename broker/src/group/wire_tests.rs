@@ -315,19 +315,27 @@ async fn admin_group_apis_answer_at_every_version() {
         );
     }
     for v in 0..=2i16 {
-        let r = api::delete_groups::handle(
+        let ResponseKind::DeleteGroups(r) = body(api::delete_groups::handle(
             &broker,
             v,
             DeleteGroupsRequest::default().with_groups_names(vec![group("nope")]),
-        );
+        ))
+        .await
+        else {
+            panic!("DeleteGroups answered with another response kind");
+        };
         assert_eq!(r.results[0].error_code, 69, "GROUP_ID_NOT_FOUND");
         encodes(ApiKey::DeleteGroups, v, &ResponseKind::DeleteGroups(r));
     }
-    let r = api::delete_groups::handle(
+    let ResponseKind::DeleteGroups(r) = body(api::delete_groups::handle(
         &broker,
         2,
         DeleteGroupsRequest::default().with_groups_names(vec![group("simple")]),
-    );
+    ))
+    .await
+    else {
+        panic!("DeleteGroups answered with another response kind");
+    };
     assert_eq!(r.results[0].error_code, 0);
     assert!(broker.groups.committed_offsets("simple").is_empty());
 }
