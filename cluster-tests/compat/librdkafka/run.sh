@@ -9,7 +9,7 @@
 #                         (default: /var/tmp/riffle-librdkafka)
 #   RDK_TEST_TIMEOUT_S    per-test wall-clock limit in seconds (default: 120)
 #   TEST_KAFKA_VERSION    broker version the tests assume (default: 2.8.0)
-#   RDK_TESTS             space/comma separated test numbers to run instead of tests.allow (e.g. "0001 0017")
+#   RDK_TESTS             space/comma separated entries to run instead of tests.allow (e.g. "0001 0081:DeleteTopics")
 #   RDK_LOG_DIR           keep per-test logs and the broker log here (default: a temp dir, removed at exit)
 # Idempotent: installs missing build deps via apt, adds a deb-src entry if there is none, builds once.
 # Exit status: 0 when every selected test PASSED (a SKIPPED test counts as failed), 1 otherwise.
@@ -149,7 +149,8 @@ free_port() {
 
 # Kafka's defaults where the suite relies on them: several tests produce with CreateTime timestamps near
 # 1970, which time retention deletes on its next check; Kafka checks every 5 minutes, Riffle's default is
-# 5 seconds (see FINDINGS.md, 0059).
+# 5 seconds (see FINDINGS.md, 0059). group.initial.rebalance.delay.ms=0 as in Kafka's shipped
+# config/server.properties (the 3 s default would add 3 s to every group join).
 start_broker() {
   local port="$1"
   mkdir -p "$WORK_DIR/data"
@@ -159,6 +160,7 @@ start_broker() {
     --override auto.create.topics.enable=true \
     --override num.partitions=4 \
     --override log.retention.check.interval.ms=300000 \
+    --override group.initial.rebalance.delay.ms=0 \
     > "$WORK_DIR/broker.log" 2>&1 &
   BROKER_PID=$!
   local i
@@ -175,11 +177,13 @@ start_broker() {
 }
 
 # --- tests ----------------------------------------------------------------------------------------
+# One entry per line: "NNNN" runs a whole test, "NNNN:substring" only its sub-tests whose name contains
+# the substring (test-runner's SUBTESTS filter), e.g. "0081:do_test_DeleteTopics".
 selected_tests() {
   if [[ -n "${RDK_TESTS:-}" ]]; then
-    tr ', ' '\n\n' <<< "$RDK_TESTS" | grep -E '^[0-9]{4}$' || true
+    tr ', ' '\n\n' <<< "$RDK_TESTS" | grep -E '^[0-9]{4}(:[A-Za-z0-9_]+)?$' || true
   else
-    sed -e 's/#.*//' -e 's/[[:space:]]//g' "$HERE/tests.allow" | grep -E '^[0-9]{4}$' || true
+    sed -e 's/#.*//' -e 's/[[:space:]]//g' "$HERE/tests.allow" | grep -E '^[0-9]{4}(:[A-Za-z0-9_]+)?$' || true
   fi
 }
 
@@ -190,7 +194,7 @@ selected_tests() {
 test_status() {
   local num="$1" logf="$2"
   sed -e 's/\x1b\[[0-9;]*m//g' "$logf" \
-    | grep -aE "^\|[[:space:]]+${num}_[^|]*\|[[:space:]]+[A-Z]+[[:space:]]+\|" \
+    | { grep -aE "^\|[[:space:]]+${num}_[^|]*\|[[:space:]]+[A-Z]+[[:space:]]+\|" || true; } \
     | awk -F'|' '
         { name = $2; st = $3; why = $5; gsub(/ /, "", name); gsub(/ /, "", st); gsub(/^ +| +$/, "", why) }
         st == "PASSED" { ok++; next }
@@ -226,20 +230,28 @@ main() {
   [[ ${#tests[@]} -gt 0 ]] || die "no tests selected"
   log "running ${#tests[@]} tests in full mode, TEST_KAFKA_VERSION=$TEST_KAFKA_VERSION, timeout ${RDK_TEST_TIMEOUT_S}s each"
 
-  local passed=0 failed=0 failed_list=() t logf rc status t0
-  for t in "${tests[@]}"; do
-    logf="$WORK_DIR/logs/$t.log"
+  local passed=0 failed=0 failed_list=() entry t subtests logf rc status t0
+  for entry in "${tests[@]}"; do
+    t="${entry%%:*}"
+    subtests=""
+    [[ "$entry" == *:* ]] && subtests="${entry#*:}"
+    logf="$WORK_DIR/logs/${entry//:/-}.log"
     t0=$SECONDS
     set +e
     (
       cd "$RDK_SRC_DIR/tests"
-      RDKAFKA_TEST_CONF="$WORK_DIR/test.conf" TESTS="$t" \
+      RDKAFKA_TEST_CONF="$WORK_DIR/test.conf" TESTS="$t" SUBTESTS="$subtests" \
         LD_LIBRARY_PATH="../src:../src-cpp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
         timeout -k 10 "$RDK_TEST_TIMEOUT_S" ./test-runner -p1 -L
     ) > "$logf" 2>&1
     rc=$?
     set -e
-    status="$(test_status "$t" "$logf")"
+    status="$(test_status "$t" "$logf" || true)"
+    # A SUBTESTS filter that matches nothing would pass vacuously: require a passed sub-test.
+    if [[ -n "$subtests" && "$status" == "PASSED" ]] \
+      && ! sed -e 's/\x1b\[[0-9;]*m//g' "$logf" | grep -aE "\] \[ [^]]*${subtests}[^]]*: PASS" > /dev/null; then
+      status="NO-SUBTEST-MATCHED"
+    fi
     if [[ $rc -eq 124 || $rc -eq 137 ]]; then
       status="TIMEOUT"
     fi
@@ -248,11 +260,11 @@ main() {
     fi
     if [[ $rc -eq 0 && "$status" == "PASSED" ]]; then
       passed=$((passed + 1))
-      log "$t PASSED ($((SECONDS - t0))s)"
+      log "$entry PASSED ($((SECONDS - t0))s)"
     else
       failed=$((failed + 1))
-      failed_list+=("$t")
-      log "$t FAILED: status=${status:-none} exit=$rc ($((SECONDS - t0))s); last lines of $logf:"
+      failed_list+=("$entry")
+      log "$entry FAILED: status=${status:-none} exit=$rc ($((SECONDS - t0))s); last lines of $logf:"
       sed -e 's/\x1b\[[0-9;]*m//g' "$logf" | grep -av '^$' | tail -25 | sed 's/^/    /'
       if [[ "$status" == "BROKER-DIED" ]]; then
         log "riffle exited; last broker log lines:"
