@@ -778,7 +778,8 @@ impl GroupCoordinator {
                 .collect();
             self.inner.submit(groups, &group_id, records, None);
         }
-        let gone: Vec<String> = groups
+        // (group id, whether it ever stored metadata, which then gets a tombstone).
+        let gone: Vec<(String, bool)> = groups
             .groups
             .values()
             .filter(|g| {
@@ -787,10 +788,19 @@ impl GroupCoordinator {
                     && g.pending_members.is_empty()
                     && !groups.pending.contains_key(&g.group_id)
             })
-            .map(|g| g.group_id.clone())
+            .map(|g| {
+                let stored = g.generation_id > 0 || g.protocol_type.is_some();
+                (g.group_id.clone(), stored)
+            })
             .collect();
-        for id in gone {
+        for (id, stored) in gone {
             remove_group(groups, &id);
+            if stored {
+                let tombstone = GroupRecord::GroupTombstone {
+                    group_id: id.clone(),
+                };
+                self.inner.submit(groups, &id, vec![tombstone], None);
+            }
         }
     }
 }
