@@ -5,5 +5,6 @@ pub mod api;
 pub mod errors;
 pub mod group;
 pub mod producer_state;
+pub mod registry;
 pub mod server;
 pub mod state;

@@ -108,6 +108,13 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         Duration::from_millis(config.log_retention_check_interval_ms.max(100) as u64);
     let cleaner_backoff = Duration::from_millis(config.log_cleaner_backoff_ms.max(100) as u64);
     let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
+    // The schema registry (schema.registry.listeners); its failures never stop the broker.
+    let b = broker.clone();
+    tokio::spawn(async move {
+        if let Err(e) = riffle_broker::registry::serve(b).await {
+            tracing::error!("schema registry failed: {e:#}");
+        }
+    });
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
         let addr = l.addr();
