@@ -1,13 +1,40 @@
-//! Replication: openraft glue. One Raft group per partition whose log is the partition's
-//! storage log, a controller group for cluster metadata, and the node-to-node transport.
+//! Replication: openraft glue. One Raft group per partition whose log *is* the partition's
+//! storage log; later a controller group for cluster metadata and the node-to-node transport.
 //!
-//! Not built yet (the replication issue fills it). What is fixed already:
-//! - Kafka offsets stay a pure function of the log prefix: data entries are record batches,
-//!   non-data entries (blank, membership) take no offsets;
-//! - the Raft term is the partition leader epoch, written into each batch header by
-//!   `riffle_storage::PartitionLog::append`;
-//! - the storage log already offers what openraft's log storage needs: append with a durable
-//!   `flush_to`, `truncate_to`, purge via `delete_records_before`, and recovery on open.
+//! Role: a [`PartitionReplica`] is one replica of one partition. The leader proposes a Kafka
+//! record batch ([`PartitionReplica::propose`]); every replica appends it to its
+//! `riffle_storage::PartitionLog` (base offset and leader epoch patched, bytes otherwise as
+//! sent); once a majority (2 of 3 = `min.insync.replicas`) has it durably the Raft commit
+//! index moves and with it the high watermark.
+//!
+//! Built on openraft 0.9's storage v2 API (`RaftLogStorage` + `RaftStateMachine`, feature
+//! `storage-v2`) with the `single-term-leader` feature (standard Raft: one leader per term, so
+//! a term can serve as Kafka's leader epoch).
+//!
+//! Invariants:
+//! - Kafka offsets are a pure function of the log prefix: a data entry is exactly one record
+//!   batch whose base offset is the previous data entry's last offset + 1; non-data entries
+//!   (blank, membership) take no Kafka offsets and live only in the side file `raft-entries`
+//!   (`replication/FORMAT.md`);
+//! - the Raft term is the partition leader epoch written into each batch header;
+//! - openraft's append callback fires only after the side file and the partition log are both
+//!   `fdatasync`ed (group commit); the vote is durable before `save_vote` returns; truncation
+//!   and purge never leave a hole, and open cuts both files to their common prefix;
+//! - the high watermark is the Kafka log end after the last *committed* (applied) data entry;
+//! - never serves clients, never knows Kafka error codes.
+//!
+//! Code map: `log_store` (Raft log storage over the partition log + side file),
+//! `state_machine` (high watermark; minimal snapshots), `replica` (one partition replica),
+//! `sim` (an in-process network with a switchboard for partitions, for tests).
+
+pub mod log_store;
+pub mod replica;
+pub mod sim;
+pub mod state_machine;
+
+pub use log_store::{OpenError, PartitionLogReader, PartitionLogStore};
+pub use replica::{partition_raft_config, PartitionReplica, ProposeError, Proposed};
+pub use state_machine::PartitionStateMachine;
 
 /// The node id type shared by the controller and partition groups (Kafka's `node.id`).
 pub type NodeId = u64;
@@ -26,4 +53,9 @@ pub mod types {
             Node = openraft::BasicNode,
             SnapshotData = Cursor<Vec<u8>>,
     );
+}
+
+/// An openraft error source from a message.
+pub(crate) fn any_err(message: impl std::fmt::Display) -> openraft::AnyError {
+    openraft::AnyError::error(message)
 }
