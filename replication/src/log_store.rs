@@ -9,6 +9,10 @@
 //! (`fdatasync`, group-committed by `PartitionLog::flush_to`); a crash leaves a prefix of both
 //! files, and open reconciles them to their common prefix before serving.
 
+// openraft's `StorageError` is the error type its traits require (~200 bytes); the helpers
+// return it as is rather than box and unbox it on every call.
+#![allow(clippy::result_large_err)]
+
 use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
@@ -444,12 +448,30 @@ impl PartitionLogStore {
     ) -> Result<(i64, Arc<File>), StorageIOError<NodeId>> {
         let sh = &self.shared;
         let mut ix = sh.index.lock();
+        let start = ix.kafka_end();
+        let r = self.write_entries_locked(&mut ix, entries);
+        if r.is_err() && sh.log.log_end_offset() > start {
+            // Batches of this call without records: take them back so the partition log and
+            // the side file agree (open would cut them too).
+            if let Err(e) = sh.log.truncate_to(start) {
+                tracing::error!(error = %e, "could not take back batches of a failed append");
+            }
+        }
+        r
+    }
+
+    fn write_entries_locked(
+        &self,
+        ix: &mut IndexState,
+        entries: Vec<Entry<PartitionRaft>>,
+    ) -> Result<(i64, Arc<File>), StorageIOError<NodeId>> {
+        let sh = &self.shared;
         let mut buf = Vec::new();
         let mut metas = Vec::new();
         let mut kafka_end = ix.kafka_end();
-        let mut next_index = ix.next_index();
+        let first_index = ix.next_index();
         let now = now_ms();
-        for entry in entries {
+        for (next_index, entry) in (first_index..).zip(entries) {
             let id = entry.log_id;
             if id.index != next_index {
                 return Err(StorageIOError::write_log_entry(
@@ -497,7 +519,6 @@ impl PartitionLogStore {
             };
             encode_meta(&mut buf, &meta).map_err(|e| StorageIOError::write_log_entry(id, &e))?;
             kafka_end = meta.kafka_end();
-            next_index += 1;
             metas.push(meta);
         }
         ix.file

@@ -83,16 +83,27 @@ async fn data_entries_take_kafka_offsets_and_non_data_entries_take_none() {
 
     let entries = read_all(&mut store).await;
     let kinds: Vec<_> = entries.iter().map(payload_kind).collect();
-    assert_eq!(kinds, ["membership", "blank", "data", "blank", "data", "data"]);
+    assert_eq!(
+        kinds,
+        ["membership", "blank", "data", "blank", "data", "data"]
+    );
     let ids: Vec<_> = entries.iter().map(|e| e.log_id).collect();
-    assert_eq!(ids, (0..6).map(|i| lid([0, 1, 1, 2, 2, 2][i], i as u64)).collect::<Vec<_>>());
+    assert_eq!(
+        ids,
+        (0..6)
+            .map(|i| lid([0, 1, 1, 2, 2, 2][i], i as u64))
+            .collect::<Vec<_>>()
+    );
     // The Raft term is the leader epoch written into each batch.
     assert_eq!(batch_header(&entries[2]), (0, 2, 1));
     assert_eq!(batch_header(&entries[4]), (3, 4, 2));
     assert_eq!(batch_header(&entries[5]), (5, 5, 2));
     // A sub-range reads just those entries.
     let some = store.try_get_log_entries(3..5).await.unwrap();
-    assert_eq!(some.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(
+        some.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+        [3, 4]
+    );
     assert_eq!(batch_header(&some[1]), (3, 4, 2));
 }
 
@@ -135,11 +146,17 @@ async fn truncate_removes_the_conflicting_suffix_and_rewinds_kafka_offsets() {
         entries.push(data(1, i, 3, i as u8));
     }
     store.blocking_append(entries).await.unwrap();
-    assert!(store.partition_log().segment_count() > 1, "crosses segment rolls");
+    assert!(
+        store.partition_log().segment_count() > 1,
+        "crosses segment rolls"
+    );
     assert_eq!(store.kafka_offsets_of(10), Some((24, 26)));
 
     store.truncate(lid(1, 10)).await.unwrap();
-    assert_eq!(store.get_log_state().await.unwrap().last_log_id, Some(lid(1, 9)));
+    assert_eq!(
+        store.get_log_state().await.unwrap().last_log_id,
+        Some(lid(1, 9))
+    );
     assert_eq!(store.partition_log().log_end_offset(), 24);
     store
         .blocking_append(vec![blank(2, 10), data(2, 11, 1, 0xee)])
@@ -179,14 +196,20 @@ async fn purge_keeps_later_entries_and_their_offsets_across_reopen() {
     assert_eq!(state.last_purged_log_id, Some(lid(1, 5)));
     assert_eq!(state.last_log_id, Some(lid(1, 9)));
     assert_eq!(store.kafka_offsets_of(6), Some((8, 9)));
-    store.blocking_append(vec![data(1, 10, 1, 0)]).await.unwrap();
+    store
+        .blocking_append(vec![data(1, 10, 1, 0)])
+        .await
+        .unwrap();
     assert_eq!(store.kafka_offsets_of(10), Some((16, 16)));
     // Purging everything keeps the Kafka anchor for the next entry.
     store.purge(lid(1, 10)).await.unwrap();
     drop(store);
     let mut store = PartitionLogStore::open(dir.path(), log_config()).unwrap();
     assert!(read_all(&mut store).await.is_empty());
-    store.blocking_append(vec![data(2, 11, 1, 0)]).await.unwrap();
+    store
+        .blocking_append(vec![data(2, 11, 1, 0)])
+        .await
+        .unwrap();
     assert_eq!(store.kafka_offsets_of(11), Some((17, 17)));
 }
 
@@ -201,7 +224,9 @@ async fn open_cuts_batches_that_have_no_raft_entry() {
             .blocking_append(vec![membership(0, 0), blank(1, 1), data(1, 2, 3, 1)])
             .await
             .unwrap();
-        cut_at = std::fs::metadata(dir.path().join(RAFT_ENTRIES_FILE)).unwrap().len();
+        cut_at = std::fs::metadata(dir.path().join(RAFT_ENTRIES_FILE))
+            .unwrap()
+            .len();
         store
             .blocking_append(vec![data(1, 3, 3, 2), data(1, 4, 3, 3)])
             .await
@@ -215,11 +240,16 @@ async fn open_cuts_batches_that_have_no_raft_entry() {
     f.set_len(cut_at + 20).unwrap();
     drop(f);
     let mut store = PartitionLogStore::open(dir.path(), log_config()).unwrap();
-    assert_eq!(store.get_log_state().await.unwrap().last_log_id, Some(lid(1, 2)));
+    assert_eq!(
+        store.get_log_state().await.unwrap().last_log_id,
+        Some(lid(1, 2))
+    );
     assert_eq!(store.partition_log().log_end_offset(), 3);
     assert_eq!(read_all(&mut store).await.len(), 3);
     assert_eq!(
-        std::fs::metadata(dir.path().join(RAFT_ENTRIES_FILE)).unwrap().len(),
+        std::fs::metadata(dir.path().join(RAFT_ENTRIES_FILE))
+            .unwrap()
+            .len(),
         cut_at
     );
 }
@@ -247,7 +277,10 @@ async fn open_drops_raft_entries_whose_batch_was_lost() {
         log.truncate_to(3).unwrap();
     }
     let mut store = PartitionLogStore::open(dir.path(), log_config()).unwrap();
-    assert_eq!(store.get_log_state().await.unwrap().last_log_id, Some(lid(1, 2)));
+    assert_eq!(
+        store.get_log_state().await.unwrap().last_log_id,
+        Some(lid(1, 2))
+    );
     assert_eq!(store.partition_log().log_end_offset(), 3);
     store.blocking_append(vec![data(3, 3, 1, 9)]).await.unwrap();
     assert_eq!(store.kafka_offsets_of(3), Some((3, 3)));
@@ -264,7 +297,9 @@ fn open_refuses_a_log_with_data_but_no_raft_entry_file() {
     }
     assert!(PartitionLogStore::open(dir.path(), log_config()).is_err());
     assert_eq!(
-        PartitionLog::open(dir.path(), log_config()).unwrap().log_end_offset(),
+        PartitionLog::open(dir.path(), log_config())
+            .unwrap()
+            .log_end_offset(),
         1,
         "the single-node log is left alone"
     );

@@ -176,6 +176,10 @@ impl Cluster {
     }
 
     pub fn last_log_index(&self, node: NodeId) -> Option<u64> {
-        self.replicas[&node].raft().metrics().borrow().last_log_index
+        self.replicas[&node]
+            .raft()
+            .metrics()
+            .borrow()
+            .last_log_index
     }
 }
