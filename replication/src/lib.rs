@@ -25,12 +25,14 @@
 //!
 //! Code map: `log_store` (Raft log storage over the partition log + side file),
 //! `state_machine` (high watermark; minimal snapshots), `replica` (one partition replica),
-//! `sim` (an in-process network with a switchboard for partitions, for tests).
+//! `sim` (an in-process network with a switchboard for partitions, for tests), `transport`
+//! (node-to-node TCP: one connection per node pair, all groups multiplexed by group id).
 
 pub mod log_store;
 pub mod replica;
 pub mod sim;
 pub mod state_machine;
+pub mod transport;
 
 pub use log_store::{OpenError, PartitionLogReader, PartitionLogStore};
 pub use replica::{partition_raft_config, PartitionReplica, ProposeError, Proposed};
