@@ -274,6 +274,11 @@ main() {
     fi
   done
 
+  local not_run=$((${#tests[@]} - passed - failed))
+  if [[ $not_run -gt 0 ]]; then
+    log "$not_run test(s) not run because the broker exited; counted as failed"
+    failed=$((failed + not_run))
+  fi
   echo "librdkafka $RDK_UPSTREAM_VERSION test suite vs riffle: $passed passed, $failed failed" \
     "(total $((SECONDS - start))s)${failed_list:+; failed: ${failed_list[*]}}"
   [[ $KEEP_LOGS -eq 1 ]] && log "logs kept in $WORK_DIR"
