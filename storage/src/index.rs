@@ -183,6 +183,10 @@ impl MmapIndex {
             .open(&self.path)
             .map_err(|e| io_err(&self.path, e))?;
         self.map = Map::Empty;
+        // Cut to the entries in use, then extend: the extension reads as zeros and stays
+        // sparse (zero-filling it through the map would allocate every block up front).
+        file.set_len(used as u64)
+            .map_err(|e| io_err(&self.path, e))?;
         file.set_len(want as u64)
             .map_err(|e| io_err(&self.path, e))?;
         self.map = if want == 0 {
@@ -190,9 +194,6 @@ impl MmapIndex {
         } else {
             Map::Writable(map_writable(&file).map_err(|e| io_err(&self.path, e))?)
         };
-        if let Map::Writable(m) = &mut self.map {
-            m[used..].fill(0);
-        }
         self.file = Arc::new(file);
         Ok(())
     }

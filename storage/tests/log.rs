@@ -674,3 +674,27 @@ fn delete_removes_the_directory() {
     log.delete().unwrap();
     assert!(!path.exists());
 }
+
+#[test]
+fn preallocated_index_files_stay_sparse() {
+    // 50 partitions of __consumer_offsets must not cost 50 x 20 MiB of disk up front.
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_index_bytes: 10 * 1024 * 1024,
+        ..config()
+    };
+    let log = PartitionLog::open(dir.path(), cfg).unwrap();
+    append(&log, 3, 1_000, 100);
+    for ext in ["index", "timeindex"] {
+        for f in files_with_ext(dir.path(), ext) {
+            let meta = fs::metadata(&f).unwrap();
+            assert!(
+                meta.len() >= 10 * 1024 * 1024 - 12,
+                "{f:?} is not preallocated"
+            );
+            let allocated = meta.blocks() * 512;
+            assert!(allocated < 1024 * 1024, "{f:?} allocates {allocated} bytes");
+        }
+    }
+}
