@@ -178,6 +178,15 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                 ));
                 continue;
             }
+            if topic.internal {
+                // Kafka: clients may not append to internal topics (the coordinator writes them).
+                tr.partition_responses.push(error_partition(
+                    pd.index,
+                    ResponseError::InvalidTopicException.code(),
+                    Some(format!("cannot append to internal topic {}", topic.name)),
+                ));
+                continue;
+            }
             let records = pd.records.unwrap_or_default();
             let (pid, epoch, first_seq, count) = match validate(&records, max_message_bytes) {
                 Ok(h) => h,
