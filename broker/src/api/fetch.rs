@@ -86,6 +86,12 @@ fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchRespons
                 .log
                 .read(fp.fetch_offset, budget.min(u32::MAX as usize) as u32, hw)
             {
+                // KIP-74: only the first partition with data may go over the request's
+                // max_bytes (by one batch); a later one that would is left empty this time.
+                Ok(r) if total > 0 && r.bytes.len() > budget => {
+                    pd.log_start_offset = r.log_start_offset;
+                    pd.records = Some(Bytes::new());
+                }
                 Ok(r) => {
                     total += r.bytes.len();
                     pd.log_start_offset = r.log_start_offset;
