@@ -114,6 +114,20 @@ fn add_type_and_refs(o: &mut Value, v: &SchemaValue) {
     }
 }
 
+/// `format=serialized` asks for a PROTOBUF schema as base64 of its `FileDescriptorProto`
+/// (confluent-kafka's Protobuf deserializer); other formats and types answer as stored.
+fn formatted(mut v: SchemaValue, q: &HashMap<String, String>) -> SchemaValue {
+    let serialized = q
+        .get("format")
+        .is_some_and(|f| f.eq_ignore_ascii_case("serialized"));
+    if serialized && v.schema_type() == "PROTOBUF" {
+        if let Ok(b64) = super::schema::proto_serialized(&v.schema) {
+            v.schema = b64;
+        }
+    }
+    v
+}
+
 fn raw_schema(schema: String) -> ApiResult {
     Ok((
         StatusCode::OK,
@@ -231,7 +245,7 @@ async fn get_version(
     Query(q): Params,
 ) -> ApiResult {
     let v = r.read(|st| st.version(&s, &v, flag(&q, "deleted")))?;
-    ok(version_json(&v))
+    ok(version_json(&formatted(v, &q)))
 }
 
 async fn get_version_schema(
@@ -275,8 +289,8 @@ fn by_id(st: &State, id: &str) -> Result<SchemaValue, ApiError> {
         .ok_or_else(|| ApiError::new(40403, format!("Schema {n} not found")))
 }
 
-async fn schema_by_id(AxState(r): Reg, Path(id): Path<String>) -> ApiResult {
-    let v = r.read(|st| by_id(st, &id))?;
+async fn schema_by_id(AxState(r): Reg, Path(id): Path<String>, Query(q): Params) -> ApiResult {
+    let v = formatted(r.read(|st| by_id(st, &id))?, &q);
     let mut o = json!({ "schema": v.schema });
     add_type_and_refs(&mut o, &v);
     ok(o)

@@ -8,7 +8,8 @@
 //!   reader default); arrays/maps by element type; fixed by name and size; a writer union
 //!   needs every branch readable, a reader union one branch that reads the writer. Logical
 //!   types and field order are not compared.
-//! - PROTOBUF: the same rule for every level except NONE (protobuf readers skip unknown
+//! - PROTOBUF (`.proto` text, or base64 of a serialized `FileDescriptorProto` as
+//!   confluent-kafka's ProtobufSerializer sends): the same rule for every level except NONE (protobuf readers skip unknown
 //!   fields, so adding is always safe): every message of the old schema must still exist
 //!   (by full name), and every field of it must keep its number, its name→number binding,
 //!   its cardinality (repeated or not) and a wire-compatible type (equal, or both in one of
@@ -21,8 +22,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use prost::Message;
 use prost_types::field_descriptor_proto::{Label, Type};
-use prost_types::DescriptorProto;
+use prost_types::{DescriptorProto, FileDescriptorProto};
 use serde_json::Value;
 
 /// A parsed schema ready for compatibility checks.
@@ -513,9 +517,35 @@ struct ProtoField {
     repeated: bool,
 }
 
+/// A protobuf schema's file descriptor: from `.proto` text, or from a base64-encoded
+/// serialized `FileDescriptorProto` (what confluent-kafka's ProtobufSerializer sends).
+pub fn proto_descriptor(text: &str) -> Result<FileDescriptorProto, String> {
+    match protox_parse::parse("schema.proto", text) {
+        Ok(file) => Ok(file),
+        Err(parse_error) => {
+            let trimmed = text.trim();
+            let looks_base64 = !trimmed.is_empty()
+                && trimmed
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+            if looks_base64 {
+                if let Ok(bytes) = BASE64.decode(trimmed) {
+                    return FileDescriptorProto::decode(bytes.as_slice())
+                        .map_err(|e| format!("invalid Protobuf schema: bad descriptor: {e}"));
+                }
+            }
+            Err(format!("invalid Protobuf schema: {parse_error}"))
+        }
+    }
+}
+
+/// A protobuf schema as base64 of its serialized `FileDescriptorProto` (`format=serialized`).
+pub fn proto_serialized(text: &str) -> Result<String, String> {
+    proto_descriptor(text).map(|d| BASE64.encode(d.encode_to_vec()))
+}
+
 fn parse_proto(text: &str) -> Result<ProtoSchema, String> {
-    let file = protox_parse::parse("schema.proto", text)
-        .map_err(|e| format!("invalid Protobuf schema: {e}"))?;
+    let file = proto_descriptor(text)?;
     let mut messages = BTreeMap::new();
     let prefix = file.package.clone().unwrap_or_default();
     for m in &file.message_type {
@@ -730,6 +760,20 @@ mod tests {
         // int32 -> int64 is wire compatible.
         let widened = proto("syntax = \"proto3\"; package p; message M { string a = 1; int64 b = 2; message N { bool c = 1; } }");
         assert!(check(&widened, &proto(P1)).is_empty());
+    }
+
+    #[test]
+    fn protobuf_base64_descriptor_is_accepted_and_compared_like_text() {
+        let b64 = proto_serialized(P1).unwrap();
+        let from_descriptor = proto(&b64);
+        assert!(check(&from_descriptor, &proto(P1)).is_empty());
+        let removed = proto(
+            "syntax = \"proto3\"; package p; message M { string a = 1; message N { bool c = 1; } }",
+        );
+        assert!(!check(&removed, &from_descriptor).is_empty());
+        assert_eq!(proto_serialized(&b64).unwrap(), b64);
+        assert!(parse("PROTOBUF", "+++=", &[]).is_err());
+        assert!(parse("PROTOBUF", "!!!", &[]).is_err());
     }
 
     #[test]
