@@ -13,6 +13,9 @@ pub mod records;
 pub mod schema;
 pub mod state;
 
+#[cfg(test)]
+mod durable_tests;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
