@@ -17,8 +17,13 @@
 //!   {fixed64,sfixed64}, {string,bytes}; message/enum types compared by their last name
 //!   segment). Not checked: enum value removal, oneof moves, `reserved` ranges, package
 //!   renames, imports through references (referenced files are not parsed).
-//! - JSON (JSON Schema): only validity (the schema must be JSON); compatibility is not
-//!   checked yet (every change passes).
+//! - JSON (JSON Schema), a practical subset: where both schemas name a `type` it must match
+//!   (a reader `number` reads a writer `integer`); a property the reader requires must be
+//!   required by the writer; a property the writer has and a closed reader
+//!   (`additionalProperties: false`) lacks is incompatible; a writer `enum` must be a
+//!   subset of the reader's; `properties` and `items` are compared recursively. Not checked:
+//!   `$ref`, combinators (`oneOf`/`anyOf`/`allOf`), numeric/string bounds, patterns, open
+//!   content models in Confluent's sense.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -33,7 +38,7 @@ use serde_json::Value;
 pub enum Parsed {
     Avro(AvroSchema),
     Protobuf(ProtoSchema),
-    Json,
+    Json(Value),
 }
 
 /// Parses `schema` of `schema_type`; `refs` are the referenced schemas' (type, text), whose
@@ -56,7 +61,7 @@ pub fn parse(schema_type: &str, schema: &str, refs: &[(String, String)]) -> Resu
         }
         "PROTOBUF" => parse_proto(schema).map(Parsed::Protobuf),
         "JSON" => serde_json::from_str::<Value>(schema)
-            .map(|_| Parsed::Json)
+            .map(Parsed::Json)
             .map_err(|e| format!("invalid JSON schema: {e}")),
         other => Err(format!("unknown schema type {other}")),
     }
@@ -93,7 +98,11 @@ pub fn check(reader: &Parsed, writer: &Parsed) -> Vec<String> {
             }
         }
         (Parsed::Protobuf(new), Parsed::Protobuf(old)) => proto_check(new, old),
-        (Parsed::Json, Parsed::Json) => vec![],
+        (Parsed::Json(r), Parsed::Json(w)) => {
+            let mut problems = vec![];
+            json_can_read(r, w, "#", &mut problems);
+            problems
+        }
         _ => vec!["schema types differ".to_string()],
     }
 }
@@ -501,6 +510,73 @@ fn avro_can_read(
     }
 }
 
+// ----- JSON Schema -----------------------------------------------------------------------
+
+fn json_types(v: &Value) -> Option<Vec<&str>> {
+    match v.get("type")? {
+        Value::String(t) => Some(vec![t.as_str()]),
+        Value::Array(a) => Some(a.iter().filter_map(Value::as_str).collect()),
+        _ => None,
+    }
+}
+
+fn json_required(v: &Value) -> Vec<&str> {
+    v.get("required")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+fn json_can_read(reader: &Value, writer: &Value, path: &str, problems: &mut Vec<String>) {
+    if let (Some(rt), Some(wt)) = (json_types(reader), json_types(writer)) {
+        for t in &wt {
+            let readable = rt.contains(t) || (*t == "integer" && rt.contains(&"number"));
+            if !readable {
+                problems.push(format!(
+                    "at {path}: type {t} of the writer is not accepted by the reader ({rt:?})"
+                ));
+            }
+        }
+    }
+    let writer_required = json_required(writer);
+    for req in json_required(reader) {
+        if !writer_required.contains(&req) {
+            problems.push(format!(
+                "at {path}: property '{req}' is required by the reader but not by the writer"
+            ));
+        }
+    }
+    let rp = reader.get("properties").and_then(Value::as_object);
+    let wp = writer.get("properties").and_then(Value::as_object);
+    if let Some(wp) = wp {
+        let closed = reader.get("additionalProperties") == Some(&Value::Bool(false));
+        for (name, wschema) in wp {
+            match rp.and_then(|rp| rp.get(name)) {
+                Some(rschema) => json_can_read(rschema, wschema, &format!("{path}/properties/{name}"), problems),
+                None if closed => problems.push(format!(
+                    "at {path}: property '{name}' of the writer is not allowed by the reader (additionalProperties: false)"
+                )),
+                None => {}
+            }
+        }
+    }
+    if let (Some(ri), Some(wi)) = (reader.get("items"), writer.get("items")) {
+        json_can_read(ri, wi, &format!("{path}/items"), problems);
+    }
+    if let (Some(re), Some(we)) = (
+        reader.get("enum").and_then(Value::as_array),
+        writer.get("enum").and_then(Value::as_array),
+    ) {
+        for v in we {
+            if !re.contains(v) {
+                problems.push(format!(
+                    "at {path}: enum value {v} of the writer is not in the reader's enum"
+                ));
+            }
+        }
+    }
+}
+
 // ----- Protobuf --------------------------------------------------------------------------
 
 /// A protobuf file's messages: full name → fields.
@@ -774,6 +850,27 @@ mod tests {
         assert_eq!(proto_serialized(&b64).unwrap(), b64);
         assert!(parse("PROTOBUF", "+++=", &[]).is_err());
         assert!(parse("PROTOBUF", "!!!", &[]).is_err());
+    }
+
+    #[test]
+    fn json_schema_newly_required_or_retyped_property_is_incompatible() {
+        let json = |s: &str| parse("JSON", s, &[]).unwrap();
+        let v1 =
+            json(r#"{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]}"#);
+        let added_optional = json(
+            r#"{"type":"object","properties":{"a":{"type":"number"},"b":{"type":"string"}},"required":["a"]}"#,
+        );
+        assert!(check(&added_optional, &v1).is_empty());
+        let added_required = json(
+            r#"{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"string"}},"required":["a","b"]}"#,
+        );
+        let p = check(&added_required, &v1);
+        assert!(p.iter().any(|m| m.contains("'b' is required")), "{p:?}");
+        let retyped =
+            json(r#"{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]}"#);
+        assert!(!check(&retyped, &v1).is_empty());
+        let closed = json(r#"{"type":"object","properties":{},"additionalProperties":false}"#);
+        assert!(!check(&closed, &v1).is_empty());
     }
 
     #[test]
