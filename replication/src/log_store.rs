@@ -41,7 +41,7 @@ pub const RAFT_ENTRIES_FILE: &str = "raft-entries";
 pub const RAFT_VOTE_FILE: &str = "raft-vote";
 
 /// Bytes of a side-file record before its payload.
-const RECORD_HEADER_BYTES: usize = 41;
+const RECORD_HEADER_BYTES: usize = 45;
 /// The largest membership payload accepted when reading the side file.
 const RECORD_PAYLOAD_BYTES_MAX: u32 = 1 << 20;
 
@@ -75,6 +75,8 @@ enum EntryKind {
     Data {
         base_offset: i64,
         last_offset: i64,
+        /// The batch's size as written (bounds reads to exactly the batches wanted).
+        size_bytes: u32,
     },
     Membership(Membership<NodeId, BasicNode>),
 }
@@ -179,6 +181,7 @@ fn encode_record(
     log_id: LogId<NodeId>,
     kafka_start: i64,
     kafka_last: i64,
+    size_bytes: u32,
     payload: &[u8],
 ) {
     let start = out.len();
@@ -189,6 +192,7 @@ fn encode_record(
     out.extend_from_slice(&log_id.leader_id.term.to_be_bytes());
     out.extend_from_slice(&kafka_start.to_be_bytes());
     out.extend_from_slice(&kafka_last.to_be_bytes());
+    out.extend_from_slice(&size_bytes.to_be_bytes());
     out.extend_from_slice(payload);
     let crc = crc32c::crc32c(&out[start + 4..]);
     out[start..start + 4].copy_from_slice(&crc.to_be_bytes());
@@ -202,18 +206,29 @@ fn encode_meta(out: &mut Vec<u8>, meta: &EntryMeta) -> Result<(), serde_json::Er
             meta.log_id,
             meta.kafka_start,
             meta.kafka_start - 1,
+            0,
             &[],
         ),
         EntryKind::Data {
             base_offset,
             last_offset,
-        } => encode_record(out, KIND_DATA, meta.log_id, *base_offset, *last_offset, &[]),
+            size_bytes,
+        } => encode_record(
+            out,
+            KIND_DATA,
+            meta.log_id,
+            *base_offset,
+            *last_offset,
+            *size_bytes,
+            &[],
+        ),
         EntryKind::Membership(m) => encode_record(
             out,
             KIND_MEMBERSHIP,
             meta.log_id,
             meta.kafka_start,
             meta.kafka_start - 1,
+            0,
             &serde_json::to_vec(m)?,
         ),
     }
@@ -226,6 +241,7 @@ struct Record {
     log_id: LogId<NodeId>,
     kafka_start: i64,
     kafka_last: i64,
+    size_bytes: u32,
     payload: Vec<u8>,
     len: usize,
 }
@@ -256,6 +272,7 @@ fn decode_record(buf: &[u8]) -> Option<Record> {
         log_id: log_id(u64_at(17), u64_at(9)),
         kafka_start: u64_at(25) as i64,
         kafka_last: u64_at(33) as i64,
+        size_bytes: u32_at(41),
         payload: whole[RECORD_HEADER_BYTES..].to_vec(),
         len,
     })
@@ -343,6 +360,7 @@ impl PartitionLogStore {
                         EntryKind::Data {
                             base_offset: rec.kafka_start,
                             last_offset: rec.kafka_last,
+                            size_bytes: rec.size_bytes,
                         }
                     }
                     KIND_MEMBERSHIP => EntryKind::Membership(
@@ -423,6 +441,7 @@ impl PartitionLogStore {
             EntryKind::Data {
                 base_offset,
                 last_offset,
+                ..
             } => Some((base_offset, last_offset)),
             _ => None,
         }
@@ -508,6 +527,7 @@ impl PartitionLogStore {
                     EntryKind::Data {
                         base_offset: info.base_offset,
                         last_offset: info.last_offset,
+                        size_bytes: batch.len() as u32,
                     }
                 }
             };
@@ -586,7 +606,15 @@ impl PartitionLogStore {
         ix.purged_kafka_end = kafka_end;
         // Rewrite the side file: a purge record, then the entries still held.
         let mut buf = Vec::new();
-        encode_record(&mut buf, KIND_PURGED, upto, kafka_end, kafka_end - 1, &[]);
+        encode_record(
+            &mut buf,
+            KIND_PURGED,
+            upto,
+            kafka_end,
+            kafka_end - 1,
+            0,
+            &[],
+        );
         let mut rewritten = Vec::with_capacity(ix.entries.len());
         for meta in &ix.entries {
             let mut m = meta.clone();
@@ -695,13 +723,18 @@ fn read_entries<RB: RangeBounds<u64>>(
         .cloned()
         .collect();
     // The batches of the data entries, in one read while the index lock keeps truncation out.
+    let mut read_bytes: u64 = 0;
     let data: Vec<(i64, i64)> = metas
         .iter()
         .filter_map(|m| match m.kind {
             EntryKind::Data {
                 base_offset,
                 last_offset,
-            } => Some((base_offset, last_offset)),
+                size_bytes,
+            } => {
+                read_bytes += size_bytes as u64;
+                Some((base_offset, last_offset))
+            }
             _ => None,
         })
         .collect();
@@ -709,7 +742,7 @@ fn read_entries<RB: RangeBounds<u64>>(
     if let (Some(&(from, _)), Some(&(_, to))) = (data.first(), data.last()) {
         let read = sh
             .log
-            .read(from, u32::MAX, to + 1)
+            .read(from, read_bytes.min(u32::MAX as u64) as u32, to + 1)
             .map_err(|e| StorageIOError::read_log_at_index(start, &e))?;
         let mut bytes: &[u8] = &read.bytes;
         for &(base, lastoff) in &data {
