@@ -4,6 +4,7 @@
 pub mod api;
 pub mod errors;
 pub mod group;
+pub mod lag;
 pub mod producer_state;
 pub mod registry;
 pub mod server;
