@@ -123,7 +123,8 @@ start_broker() { # durability
     LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/riffle-bench-data.XXXXXX")
     BOOTSTRAP="127.0.0.1:$PORT"
     local cmd=("$RIFFLE_BIN" serve --override "listeners=PLAINTEXT://$BOOTSTRAP" --override "log.dirs=$LOG_DIR"
-        --override auto.create.topics.enable=false --override "log.durability=$durability")
+        --override auto.create.topics.enable=false --override "log.durability=$durability"
+        --override schema.registry.listeners=)
     BROKER_CMD="${cmd[*]}"
     # setpriv: the kernel kills the broker if this script dies without running its trap (SIGKILL).
     if command -v setpriv >/dev/null; then cmd=(setpriv --pdeathsig KILL -- "${cmd[@]}"); fi

@@ -30,6 +30,8 @@ KNOWN_FAILURES_FILE = INTEROP_DIR / "known_failures.txt"
 DEFAULT_OVERRIDES = {
     "auto.create.topics.enable": "false",
     "num.partitions": "1",
+    # No schema registry listener unless a test asks for one (tests run brokers side by side).
+    "schema.registry.listeners": "",
 }
 
 BROKER_START_TIMEOUT_S = 30.0

@@ -66,3 +66,40 @@ def test_cleaner_keeps_latest_value_per_key_at_its_original_offset(broker_factor
     kept_offsets = set(offsets)
     for key, offset in latest.items():
         assert offset in kept_offsets, f"latest value of {key!r} (offset {offset}) was removed"
+
+
+@pytest.mark.timeout(180)
+def test_100k_updates_over_1k_keys_shrink_to_1k_live_records_and_a_tombstone_disappears(broker_factory):
+    broker = broker_factory({"log.cleaner.backoff.ms": "500"})
+    topic = create_topic(broker.bootstrap, unique_topic("compact-100k"), config={
+        "cleanup.policy": "compact", "segment.bytes": "65536", "segment.ms": "3000",
+        "min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "3000"})
+    keys = [b"key-%04d" % i for i in range(1000)]
+    records = [(keys[i % 1000], b"v%06d" % i) for i in range(100_000)]
+    records.append((keys[0], None))  # tombstone for key-0000
+    acked, errors = produce_all(broker.bootstrap, topic, records)
+    assert errors == [] and len(acked) == len(records)
+    latest = {}
+    for offset in sorted(acked):
+        latest[acked[offset][0]] = (offset, acked[offset][1])
+    # Roll the active segment (segment.ms) so the last updates become cleanable too.
+    time.sleep(3.5)
+    roll, errors = produce_all(broker.bootstrap, topic, [(b"roll", b"x")])
+    assert errors == []
+
+    def read_all():
+        return read_partitions(broker.bootstrap, topic, [0], project=lambda m: (m.offset(), m.key(), m.value()))[0]
+
+    def live_records_without_tombstone():
+        got = read_all()
+        return got if len(got) <= 1001 and all(k != keys[0] for _, k, _ in got) else None
+
+    kept = wait_until(live_records_without_tombstone, 90, interval_s=2.0,
+                      what="~1k live records and the tombstoned key gone after delete.retention.ms")
+    by_key = {k: (o, v) for o, k, v in kept}
+    assert len(kept) == len(by_key), "a key appears twice after cleaning"
+    for key in keys[1:]:
+        assert by_key[key] == latest[key], f"{key!r}: latest value lost or replaced"
+    assert keys[0] not in by_key
+    assert by_key[b"roll"] == (list(roll)[0], b"x")
+    assert len(kept) == 1000  # 999 live keys + the roll record

@@ -159,6 +159,7 @@ start_broker() {
     --override "log.dirs=$WORK_DIR/data" \
     --override auto.create.topics.enable=true \
     --override num.partitions=4 \
+    --override schema.registry.listeners= \
     --override log.retention.check.interval.ms=300000 \
     --override group.initial.rebalance.delay.ms=0 \
     > "$WORK_DIR/broker.log" 2>&1 &
