@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use openraft::{BasicNode, ServerState};
 use riffle_replication::sim::SimRouter;
 use riffle_replication::transport::Transport;
-use riffle_replication::{partition_raft_config, PartitionReplica};
+use riffle_replication::{partition_raft_config, PartitionReplica, ProposeError};
 use riffle_storage::LogConfig;
 
 fn batch(payload_bytes: usize) -> Vec<u8> {
@@ -103,27 +103,48 @@ async fn main() {
     }
     let members: BTreeMap<u64, BasicNode> = (1..=3).map(|n| (n, BasicNode::default())).collect();
     replicas[0].raft().initialize(members).await.unwrap();
+    // Wait until all three agree on a leader.
     let leader = loop {
-        if let Some(r) = replicas
+        let views: Vec<Option<u64>> = replicas
             .iter()
-            .find(|r| r.raft().metrics().borrow().state == ServerState::Leader)
-        {
-            break r.clone();
+            .map(|r| r.raft().metrics().borrow().current_leader)
+            .collect();
+        if let Some(Some(l)) = views.first() {
+            if views.iter().all(|v| *v == Some(*l))
+                && replicas[*l as usize - 1].raft().metrics().borrow().state == ServerState::Leader
+            {
+                break replicas[*l as usize - 1].clone();
+            }
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let b = batch(bytes);
+    let all = Arc::new(replicas.clone());
     let start = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
     let mut tasks = Vec::with_capacity(count);
     for _ in 0..count {
         let permit = sem.clone().acquire_owned().await.unwrap();
         let leader = leader.clone();
+        let all = all.clone();
         let b = b.clone();
         tasks.push(tokio::spawn(async move {
-            let r = leader.propose(b).await;
+            // Follow the leader on NotLeader (elections under load); count other failures.
+            let mut target = leader;
+            for _ in 0..10 {
+                match target.propose(b.clone()).await {
+                    Ok(_) => return true,
+                    Err(ProposeError::NotLeader { leader: Some(l) }) => {
+                        target = all[l as usize - 1].clone();
+                    }
+                    Err(e) => {
+                        eprintln!("propose: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
             drop(permit);
-            r.is_ok()
+            false
         }));
     }
     let mut failed = 0;
@@ -133,7 +154,7 @@ async fn main() {
         }
     }
     if failed > 0 {
-        println!("{failed} proposals failed (leader changed)");
+        println!("{failed} proposals failed");
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
@@ -143,6 +164,11 @@ async fn main() {
         (count * b.len()) as f64 / secs / 1e6,
         leader.high_watermark()
     );
+    let terms: Vec<u64> = replicas
+        .iter()
+        .map(|r| r.raft().metrics().borrow().current_term)
+        .collect();
+    println!("terms at the end: {terms:?}");
     for r in &replicas {
         r.shutdown().await;
     }

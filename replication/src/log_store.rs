@@ -139,6 +139,53 @@ struct Shared {
     index: Mutex<IndexState>,
     /// Serialises vote writes (openraft serialises them already; this keeps the tmp file safe).
     vote: Mutex<()>,
+    /// Appends waiting for durability, in order, to the flusher thread.
+    flush_queue: Mutex<std::sync::mpsc::SyncSender<FlushRequest>>,
+}
+
+/// Appends whose durability the flusher has not confirmed yet (a full queue makes `append`
+/// wait).
+pub const FLUSH_QUEUE_APPENDS_MAX: usize = 4096;
+
+/// One append waiting to be made durable.
+struct FlushRequest {
+    kafka_end: i64,
+    file: Arc<File>,
+    callback: LogFlushed<PartitionRaft>,
+}
+
+/// The flusher: one thread per partition store. Takes every append queued so far, makes them
+/// durable with one `fdatasync` of the side file and one group-committed `flush_to`, then
+/// completes their callbacks in order. Ends when the store is dropped.
+fn run_flusher(log: Arc<PartitionLog>, rx: std::sync::mpsc::Receiver<FlushRequest>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let kafka_end = batch.iter().map(|r| r.kafka_end).max().unwrap_or(0);
+        let mut result: Result<(), String> = Ok(());
+        if log.config().durability == Durability::Fsync {
+            // Normally one side file; a purge in between replaces it.
+            let mut synced: Vec<*const File> = Vec::new();
+            for r in &batch {
+                let key = Arc::as_ptr(&r.file);
+                if !synced.contains(&key) {
+                    synced.push(key);
+                    if let Err(e) = r.file.sync_data() {
+                        result = Err(format!("fdatasync of {RAFT_ENTRIES_FILE}: {e}"));
+                    }
+                }
+            }
+        }
+        if result.is_ok() {
+            result = log.flush_to(kafka_end).map_err(|e| e.to_string());
+        }
+        for r in batch {
+            r.callback
+                .log_io_completed(result.clone().map_err(std::io::Error::other));
+        }
+    }
 }
 
 /// The Raft log storage of one partition replica (openraft `RaftLogStorage`, storage v2).
@@ -418,12 +465,19 @@ impl PartitionLogStore {
             file: Arc::new(file),
             file_len: kept_len as u64,
         };
+        let (flush_tx, flush_rx) = std::sync::mpsc::sync_channel(FLUSH_QUEUE_APPENDS_MAX);
+        let flusher_log = log.clone();
+        std::thread::Builder::new()
+            .name("raft-log-flush".into())
+            .spawn(move || run_flusher(flusher_log, flush_rx))
+            .map_err(|e| io_err(&dir, e))?;
         Ok(PartitionLogStore {
             shared: Arc::new(Shared {
                 dir,
                 log,
                 index: Mutex::new(index),
                 vote: Mutex::new(()),
+                flush_queue: Mutex::new(flush_tx),
             }),
         })
     }
@@ -453,10 +507,6 @@ impl PartitionLogStore {
         let ix = self.shared.index.lock();
         let pos = ix.position(index)?;
         Some(ix.entries[pos].kafka_end())
-    }
-
-    fn durability(&self) -> Durability {
-        self.shared.log.config().durability
     }
 
     /// Writes the entries to the partition log and the side file; returns the Kafka end to
@@ -547,16 +597,6 @@ impl PartitionLogStore {
         ix.file_len += buf.len() as u64;
         ix.entries.extend(metas);
         Ok((kafka_end, ix.file.clone()))
-    }
-
-    fn flush(&self, kafka_end: i64, file: &File) -> std::io::Result<()> {
-        if self.durability() == Durability::Fsync {
-            file.sync_data()?;
-        }
-        self.shared
-            .log
-            .flush_to(kafka_end)
-            .map_err(std::io::Error::other)
     }
 
     fn truncate_blocking(&self, from: LogId<NodeId>) -> Result<(), StorageIOError<NodeId>> {
@@ -843,23 +883,24 @@ impl RaftLogStorage<PartitionRaft> for PartitionLogStore {
     {
         let entries: Vec<_> = entries.into_iter().collect();
         let this = self.clone();
-        // Write and sync on the blocking pool; the callback fires only once both the side file
-        // and the partition log are durable. Writes stay serialised because openraft awaits
-        // this call before its next storage call.
-        let r = tokio::task::spawn_blocking(move || {
+        // Write on the blocking pool and return once the entries are readable; the flusher
+        // thread calls back once the side file and the partition log are durable, so the Raft
+        // core never waits for an fdatasync. Writes stay serialised because openraft awaits
+        // this call before its next storage call; callbacks complete in append order.
+        tokio::task::spawn_blocking(move || {
             let (kafka_end, file) = this.write_entries(entries)?;
-            let flushed = this.flush(kafka_end, &file);
-            Ok::<_, StorageIOError<NodeId>>(flushed)
+            let queue = this.shared.flush_queue.lock().clone();
+            queue
+                .send(FlushRequest {
+                    kafka_end,
+                    file,
+                    callback,
+                })
+                .map_err(|_| StorageIOError::write_logs(crate::any_err("the flusher stopped")))
         })
         .await
-        .map_err(blocking_err)?;
-        match r {
-            Ok(flushed) => {
-                callback.log_io_completed(flushed);
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
+        .map_err(blocking_err)?
+        .map_err(Into::into)
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), SError> {
