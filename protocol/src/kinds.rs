@@ -31,6 +31,8 @@ pub fn request_kind_api_key(body: &RequestKind) -> Option<ApiKey> {
         RequestKind::DeleteGroups(_) => Some(ApiKey::DeleteGroups),
         RequestKind::IncrementalAlterConfigs(_) => Some(ApiKey::IncrementalAlterConfigs),
         RequestKind::DescribeCluster(_) => Some(ApiKey::DescribeCluster),
+        RequestKind::ConsumerGroupHeartbeat(_) => Some(ApiKey::ConsumerGroupHeartbeat),
+        RequestKind::ConsumerGroupDescribe(_) => Some(ApiKey::ConsumerGroupDescribe),
         _ => None,
     }
 }
@@ -64,6 +66,8 @@ pub fn response_kind_api_key(body: &ResponseKind) -> Option<ApiKey> {
         ResponseKind::DeleteGroups(_) => Some(ApiKey::DeleteGroups),
         ResponseKind::IncrementalAlterConfigs(_) => Some(ApiKey::IncrementalAlterConfigs),
         ResponseKind::DescribeCluster(_) => Some(ApiKey::DescribeCluster),
+        ResponseKind::ConsumerGroupHeartbeat(_) => Some(ApiKey::ConsumerGroupHeartbeat),
+        ResponseKind::ConsumerGroupDescribe(_) => Some(ApiKey::ConsumerGroupDescribe),
         _ => None,
     }
 }

@@ -29,21 +29,23 @@ pub const PRODUCE_MIN_ACCEPTED_VERSION: i16 = 3;
 /// Every API Riffle advertises, in ApiVersions order (by key).
 ///
 /// Clamped from the original plan to what `kafka-protocol` 0.18 can decode:
-/// OffsetCommit 0–8 became 2–8 and OffsetFetch 0–8 became 1–8.
+/// OffsetCommit 0–8 became 2–8 and OffsetFetch 0–8 became 1–8. OffsetCommit v9 and
+/// OffsetFetch v9 (member id and epoch of KIP-848 consumer groups) came with
+/// ConsumerGroupHeartbeat and ConsumerGroupDescribe.
 pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::Produce, 0, 11),
     api(ApiKey::Fetch, 4, 12),
     api(ApiKey::ListOffsets, 1, 7),
     api(ApiKey::Metadata, 0, 12),
-    api(ApiKey::OffsetCommit, 2, 8),
-    api(ApiKey::OffsetFetch, 1, 8),
+    api(ApiKey::OffsetCommit, 2, 9),
+    api(ApiKey::OffsetFetch, 1, 9),
     api(ApiKey::FindCoordinator, 0, 4),
     api(ApiKey::JoinGroup, 0, 9),
     api(ApiKey::Heartbeat, 0, 4),
     api(ApiKey::LeaveGroup, 0, 5),
     api(ApiKey::SyncGroup, 0, 5),
     api(ApiKey::DescribeGroups, 0, 5),
-    api(ApiKey::ListGroups, 0, 4),
+    api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::ApiVersions, 0, 3),
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
@@ -56,6 +58,8 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::DescribeCluster, 0, 1),
+    api(ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    api(ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The advertised inclusive version range for `key`, or `None` if Riffle does not serve it.

@@ -92,6 +92,8 @@ pub fn default_response(key: ApiKey) -> ResponseKind {
         ApiKey::DeleteGroups => DeleteGroupsResponse::default().into(),
         ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsResponse::default().into(),
         ApiKey::DescribeCluster => DescribeClusterResponse::default().into(),
+        ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatResponse::default().into(),
+        ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeResponse::default().into(),
         other => panic!("no default response for {other:?}"),
     }
 }

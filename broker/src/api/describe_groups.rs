@@ -1,6 +1,9 @@
 //! DescribeGroups (key 15): state, protocol and members of each group; an unknown group is
-//! described as Dead with no members (as Kafka does).
+//! described as Dead with no members (as Kafka does). A KIP-848 consumer-protocol group is
+//! GROUP_ID_NOT_FOUND here, as Kafka answers ("not a classic group"): clients describe it
+//! with ConsumerGroupDescribe.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
@@ -19,6 +22,12 @@ pub fn handle(
         .groups
         .into_iter()
         .map(|id| {
+            if broker.groups.consumer().contains(id.0.as_str()) {
+                return DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(ResponseError::GroupIdNotFound.code())
+                    .with_group_state(str_bytes("Dead"));
+            }
             let d = broker.groups.describe(id.0.as_str());
             let members = d
                 .members

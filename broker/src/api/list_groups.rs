@@ -1,5 +1,6 @@
 //! ListGroups (key 16): every group of this coordinator; v4 filters by state
-//! (case-insensitive, as Kafka's admin tools send them).
+//! (case-insensitive, as Kafka's admin tools send them). KIP-848 consumer-protocol groups are
+//! listed with protocol type "consumer" and their state (Empty, Assigning, Reconciling, Stable).
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -24,13 +25,20 @@ pub fn handle(broker: &Broker, version: i16, req: ListGroupsRequest) -> ListGrou
     } else {
         vec![]
     };
-    let groups = broker
+    let consumer = broker.groups.consumer().list();
+    let consumer_ids: std::collections::HashSet<&str> =
+        consumer.iter().map(|(id, _)| id.as_str()).collect();
+    let wanted = |state: &str, kind: &str| {
+        (states.is_empty() || states.contains(&state.to_ascii_lowercase()))
+            && (types.is_empty() || types.iter().any(|t| t == kind))
+    };
+    let mut groups: Vec<ListedGroup> = broker
         .groups
         .list()
         .into_iter()
-        .filter(|g| states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase()))
-        // Every group here is a classic group (KIP-848 consumer groups do not exist yet).
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+        // A consumer-protocol group's offsets live in a classic group of the same id.
+        .filter(|g| !consumer_ids.contains(g.group_id.as_str()))
+        .filter(|g| wanted(g.state.name(), "classic"))
         .map(|g| {
             ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(g.group_id)))
@@ -39,5 +47,18 @@ pub fn handle(broker: &Broker, version: i16, req: ListGroupsRequest) -> ListGrou
                 .with_group_type(str_bytes("classic"))
         })
         .collect();
+    groups.extend(
+        consumer
+            .iter()
+            .filter(|(_, state)| wanted(state.name(), "consumer"))
+            .map(|(id, state)| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(str_bytes(id.clone())))
+                    .with_protocol_type(str_bytes("consumer"))
+                    .with_group_state(str_bytes(state.name()))
+                    .with_group_type(str_bytes("consumer"))
+            }),
+    );
+    groups.sort_by(|a, b| a.group_id.0.cmp(&b.group_id.0));
     ListGroupsResponse::default().with_groups(groups)
 }

@@ -4,6 +4,8 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -125,6 +127,15 @@ pub async fn dispatch(broker: &Arc<Broker>, req: DecodedRequest) -> Reply {
             Reply::Now(ResponseKind::ListGroups(list_groups::handle(broker, v, r)))
         }
         RequestKind::DeleteGroups(r) => delete_groups::handle(broker, v, r),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            let client_id = req.header.client_id.as_deref().unwrap_or("");
+            Reply::Now(ResponseKind::ConsumerGroupHeartbeat(
+                consumer_group_heartbeat::handle(broker, v, client_id, r),
+            ))
+        }
+        RequestKind::ConsumerGroupDescribe(r) => Reply::Now(ResponseKind::ConsumerGroupDescribe(
+            consumer_group_describe::handle(broker, v, r),
+        )),
         other => Reply::Close(format!(
             "no handler for {:?}",
             std::mem::discriminant(&other)

@@ -1,4 +1,6 @@
-//! OffsetFetch (key 9): committed offsets of one group (v1–v7) or of several (v8). Null
+//! OffsetFetch (key 9): committed offsets of one group (v1–v7) or of several (v8+); v9 adds
+//! the member id and epoch a KIP-848 consumer-protocol group checks (UNKNOWN_MEMBER_ID,
+//! STALE_MEMBER_EPOCH). Null
 //! topics (v2+) ask for every committed partition; a partition without a commit is -1.
 
 use std::collections::BTreeMap;
@@ -51,6 +53,19 @@ pub fn handle(broker: &Broker, version: i16, req: OffsetFetchRequest) -> OffsetF
                         .collect()
                 });
                 let base = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+                // v9: a member of a consumer-protocol group names itself and its epoch.
+                let member_check = (version >= 9)
+                    .then(|| {
+                        broker.groups.consumer().validate_offset_fetch(
+                            g.group_id.0.as_str(),
+                            g.member_id.as_ref().map(|m| m.as_str()),
+                            g.member_epoch,
+                        )
+                    })
+                    .flatten();
+                if let Some(Err(e)) = member_check {
+                    return base.with_error_code(e.code());
+                }
                 match fetch(broker, g.group_id.0.as_str(), topics) {
                     Err(code) => base.with_error_code(code),
                     Ok(topics) => base.with_topics(

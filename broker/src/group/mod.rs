@@ -10,6 +10,7 @@
 //! ([`offsets_topic`]) and, once durable, applies committed offsets to memory and answers
 //! the OffsetCommit. On start [`offsets_topic::attach`] replays that topic.
 
+pub mod consumer;
 pub mod heartbeat;
 pub mod join;
 pub mod offsets;
@@ -198,6 +199,8 @@ struct Inner {
     epoch: tokio::time::Instant,
     retention_check_interval_ms: u64,
     janitor_started: AtomicBool,
+    /// KIP-848 consumer-protocol groups (in memory; their offsets are stored as above).
+    consumer: consumer::ConsumerGroups,
 }
 
 impl Inner {
@@ -332,6 +335,7 @@ impl GroupCoordinator {
                 .unwrap_or(600_000)
                 .max(1000),
                 janitor_started: AtomicBool::new(false),
+                consumer: consumer::ConsumerGroups::default(),
             }),
         }
     }
@@ -343,6 +347,43 @@ impl GroupCoordinator {
 
     fn now_ms(&self) -> u64 {
         self.inner.now_ms()
+    }
+
+    /// The KIP-848 consumer-protocol groups.
+    pub fn consumer(&self) -> &consumer::ConsumerGroups {
+        &self.inner.consumer
+    }
+
+    /// ConsumerGroupHeartbeat: a group id held by a classic group with members is
+    /// GROUP_ID_NOT_FOUND (as Kafka answers for a group of the other protocol).
+    pub fn consumer_heartbeat(
+        &self,
+        group_id: &str,
+        req: consumer::HeartbeatRequest,
+        topics: consumer::TopicLookup<'_>,
+    ) -> Result<consumer::HeartbeatAnswer, consumer::HeartbeatError> {
+        if !valid_group_id(group_id) {
+            return Err(consumer::HeartbeatError {
+                error: ResponseError::InvalidGroupId,
+                message: "invalid group id".into(),
+            });
+        }
+        let classic_busy = self
+            .inner
+            .groups
+            .lock()
+            .groups
+            .get(group_id)
+            .is_some_and(|g| !g.is(GroupState::Empty) && !g.is(GroupState::Dead));
+        if classic_busy {
+            return Err(consumer::HeartbeatError {
+                error: ResponseError::GroupIdNotFound,
+                message: format!("group {group_id} is not a consumer group"),
+            });
+        }
+        self.inner
+            .consumer
+            .heartbeat(group_id, req, topics, GROUPS_MAX)
     }
 
     /// Makes `store` (with `partitions` partitions of `__consumer_offsets`) where records go
@@ -461,6 +502,9 @@ impl GroupCoordinator {
         if !valid_group_id(group_id) {
             return fail(ResponseError::InvalidGroupId, &req.member_id);
         }
+        if self.inner.consumer.has_members(group_id) {
+            return fail(ResponseError::InconsistentGroupProtocol, &req.member_id);
+        }
         let config = *self.inner.config.lock();
         if req.session_timeout_ms < config.session_timeout_ms_min
             || req.session_timeout_ms > config.session_timeout_ms_max
@@ -550,6 +594,20 @@ impl GroupCoordinator {
             let _ = tx.send(Err(ResponseError::InvalidGroupId.code()));
             return rx;
         }
+        // A consumer-protocol group checks member id and epoch itself; its offsets then
+        // go through the classic group of the same id, which only holds offsets.
+        let (generation_id, member_id, group_instance_id) = match self
+            .inner
+            .consumer
+            .validate_offset_commit(group_id, member_id, generation_id)
+        {
+            None => (generation_id, member_id, group_instance_id),
+            Some(Ok(())) => (-1, "", None),
+            Some(Err(e)) => {
+                let _ = tx.send(Err(e.code()));
+                return rx;
+            }
+        };
         let wall_now = crate::state::now_ms();
         let create = generation_id < 0;
         let mut tx = Some(tx);
@@ -710,10 +768,21 @@ impl GroupCoordinator {
         if !valid_group_id(group_id) {
             return decided(Err(ResponseError::InvalidGroupId.code()));
         }
+        // A consumer-protocol group goes when empty; its offsets live in the classic group
+        // of the same id (deleted below, if any were committed).
+        let consumer_deleted = match self.inner.consumer.delete(group_id) {
+            None => false,
+            Some(Ok(())) => true,
+            Some(Err(e)) => return decided(Err(e.code())),
+        };
         let mut guard = self.inner.groups.lock();
         let groups = &mut *guard;
         let Some(g) = groups.groups.get_mut(group_id) else {
-            return decided(Err(ResponseError::GroupIdNotFound.code()));
+            return decided(if consumer_deleted {
+                Ok(())
+            } else {
+                Err(ResponseError::GroupIdNotFound.code())
+            });
         };
         match g.state {
             GroupState::Dead => return decided(Err(ResponseError::GroupIdNotFound.code())),

@@ -152,13 +152,18 @@ pub fn sample_request(key: ApiKey, v: i16) -> RequestKind {
                         .with_partition_indexes(vec![0, 1]),
                 ]);
             } else {
-                r.groups = vec![offset_fetch_request::OffsetFetchRequestGroup::default()
+                let mut g = offset_fetch_request::OffsetFetchRequestGroup::default()
                     .with_group_id(group("g1"))
                     .with_topics(Some(vec![
                         offset_fetch_request::OffsetFetchRequestTopics::default()
                             .with_name(topic("orders"))
                             .with_partition_indexes(vec![0, 1]),
-                    ]))];
+                    ]));
+                if v >= 9 {
+                    g.member_id = Some(s("m-1"));
+                    g.member_epoch = 3;
+                }
+                r.groups = vec![g];
             }
             if v >= 7 {
                 r.require_stable = true;
@@ -253,6 +258,9 @@ pub fn sample_request(key: ApiKey, v: i16) -> RequestKind {
             let mut r = ListGroupsRequest::default();
             if v >= 4 {
                 r.states_filter = vec![s("Stable")];
+            }
+            if v >= 5 {
+                r.types_filter = vec![s("consumer")];
             }
             r.into()
         }
@@ -389,6 +397,26 @@ pub fn sample_request(key: ApiKey, v: i16) -> RequestKind {
             }
             r.into()
         }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let mut r = ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(group("g-848"))
+                .with_member_id(s("m-848"))
+                .with_member_epoch(0)
+                .with_instance_id(Some(s("inst-848")))
+                .with_rack_id(Some(s("rack-a")))
+                .with_rebalance_timeout_ms(30_000)
+                .with_subscribed_topic_names(Some(vec![topic("orders")]))
+                .with_server_assignor(Some(s("uniform")))
+                .with_topic_partitions(Some(vec![]));
+            if v >= 1 {
+                r.subscribed_topic_regex = None;
+            }
+            r.into()
+        }
+        ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![group("g-848"), group("g1")])
+            .with_include_authorized_operations(true)
+            .into(),
         other => panic!("no sample request for {other:?}"),
     }
 }
