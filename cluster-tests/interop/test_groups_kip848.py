@@ -250,3 +250,48 @@ def test_kip848_group_is_listed_as_consumer_type_and_described_with_its_members(
         assert sorted(len(o) for o in owned) == [6, 6]
         assert set().union(*owned) == ALL_PARTITIONS
         assert {m.client_id for m in d.members} == {"m0", "m1"}
+
+
+def test_kip848_member_join_moves_some_partitions_to_it_and_nothing_is_lost(broker_factory):
+    broker = broker_factory(GROUP_BROKER_OVERRIDES)
+    topic, group = new_topic_and_group(broker)
+    with Members(broker, topic, group) as ms:
+        members = [ms.start("m0"), ms.start("m1")]
+        before = wait_for_split(members, "2 members")
+        sent = produce(broker.bootstrap, topic, "a", 20)
+        wait_consumed(members, set(sent), "2 members consuming batch a")
+        members.append(ms.start("m2"))
+        after = wait_for_split(members, "3 members after m2 joined")
+        # uniform is sticky: the first two keep 4 of the 6 partitions they had.
+        for old, new in zip(before, after):
+            assert new <= old, f"a member got partitions it did not have: {sorted(old)} -> {sorted(new)}"
+        sent.update(produce(broker.bootstrap, topic, "b", 20))
+        wait_consumed(members, set(sent), "3 members consuming batch b")
+        assert_exactly_once(members, sent)
+        b_from_m2 = {p for p, _o, v in members[2].snapshot()["messages"] if v.startswith("b-")}
+        assert b_from_m2 == after[2], f"m2 owns {sorted(after[2])} but read batch b from {sorted(b_from_m2)}"
+        assert_no_errors(members)
+
+
+def test_kip848_classic_join_to_a_consumer_protocol_group_is_refused(broker_factory):
+    broker = broker_factory(GROUP_BROKER_OVERRIDES)
+    topic, group = new_topic_and_group(broker)
+    with Members(broker, topic, group) as ms:
+        members = [ms.start("m0")]
+        wait_for_split(members, "1 member")
+        errors = []
+        classic = Consumer({**kafka_config(broker.bootstrap), "group.id": group, "session.timeout.ms": 6000,
+                            "error_cb": lambda e: errors.append(e)})
+        try:
+            classic.subscribe([topic])
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not errors:
+                msg = classic.poll(0.2)
+                if msg is not None and msg.error():
+                    errors.append(msg.error())
+            assert any("INCONSISTENT_GROUP_PROTOCOL" in str(e) or "protocol" in str(e).lower() for e in errors), \
+                f"classic member was not refused: {errors}"
+            assert not classic.assignment(), "classic member got partitions of a consumer-protocol group"
+        finally:
+            classic.close()
+        assert members[0].snapshot()["assigned"] == ALL_PARTITIONS
