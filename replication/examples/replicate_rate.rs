@@ -23,8 +23,12 @@ fn batch(payload_bytes: usize) -> Vec<u8> {
     b.extend_from_slice(&0u32.to_be_bytes());
     b.extend_from_slice(&0i16.to_be_bytes());
     b.extend_from_slice(&0i32.to_be_bytes());
-    b.extend_from_slice(&0i64.to_be_bytes());
-    b.extend_from_slice(&0i64.to_be_bytes());
+    // Timestamps of now: the log rolls segments by the first batch's timestamp.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    b.extend_from_slice(&now.to_be_bytes());
+    b.extend_from_slice(&now.to_be_bytes());
     b.extend_from_slice(&(-1i64).to_be_bytes());
     b.extend_from_slice(&(-1i16).to_be_bytes());
     b.extend_from_slice(&(-1i32).to_be_bytes());

@@ -17,9 +17,11 @@
 //!   (blank, membership) take no Kafka offsets and live only in the side file `raft-entries`
 //!   (`replication/FORMAT.md`);
 //! - the Raft term is the partition leader epoch written into each batch header;
-//! - openraft's append callback fires only after the side file and the partition log are both
-//!   `fdatasync`ed (group commit); the vote is durable before `save_vote` returns; truncation
-//!   and purge never leave a hole, and open cuts both files to their common prefix;
+//! - `append` returns once the entries are readable; a flusher thread per partition completes
+//!   openraft's callbacks, in order, only after the side file and the partition log are both
+//!   `fdatasync`ed (group commit), so the Raft core never waits on a disk sync; the vote is
+//!   durable before `save_vote` returns; truncation and purge never leave a hole, and open
+//!   cuts both files to their common prefix;
 //! - the high watermark is the Kafka log end after the last *committed* (applied) data entry;
 //! - never serves clients, never knows Kafka error codes.
 //!
