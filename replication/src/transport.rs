@@ -351,8 +351,14 @@ impl Transport {
         let weak = Arc::downgrade(&t.inner);
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, addr)) = listener.accept().await else {
-                    continue;
+                let (stream, addr) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // e.g. out of file descriptors: back off instead of spinning.
+                        tracing::warn!(error = %e, "replication listener accept failed");
+                        tokio::time::sleep(Duration::from_millis(RECONNECT_BACKOFF_MIN_MS)).await;
+                        continue;
+                    }
                 };
                 let Some(inner) = weak.upgrade() else { return };
                 let t = Transport { inner };
