@@ -1,10 +1,14 @@
 """KIP-848 consumer groups (group.protocol=consumer) through confluent-kafka (librdkafka) against a real riffle:
 the broker assigns partitions itself (ConsumerGroupHeartbeat, uniform and range assignors). Two and three members
 split a 12-partition topic and consume every message exactly once; a member that closes hands its partitions to
-the survivors without losing or repeating a message; ListGroups shows the group with type "consumer" and
+the survivors without losing or repeating a message, a SIGKILLed one after its session times out, and a static
+member (group.instance.id) that restarts gets its partitions back; a classic JoinGroup to the group is refused;
+ListGroups shows the group with type "consumer" and
 AdminClient.describe_consumer_groups describes it (ConsumerGroupDescribe)."""
 
 import collections
+import subprocess
+import sys
 import threading
 import time
 
@@ -295,3 +299,63 @@ def test_kip848_classic_join_to_a_consumer_protocol_group_is_refused(broker_fact
         finally:
             classic.close()
         assert members[0].snapshot()["assigned"] == ALL_PARTITIONS
+
+
+VICTIM_SCRIPT = """
+import sys
+from confluent_kafka import Consumer
+bootstrap, topic, group = sys.argv[1:4]
+c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "group.protocol": "consumer",
+              "client.id": "victim", "auto.offset.reset": "earliest", "enable.auto.commit": True,
+              "auto.commit.interval.ms": 200})
+c.subscribe([topic])
+while True:
+    msg = c.poll(0.2)
+    if msg is not None and not msg.error():
+        print(msg.partition(), flush=True)
+"""
+
+
+def test_kip848_sigkilled_member_session_expires_and_survivors_take_its_partitions(broker_factory, report_figure):
+    """The victim is SIGKILLed without leaving: after the broker's 45 s session timeout the survivors own all
+    12 partitions (expiry is noticed when a survivor heartbeats)."""
+    broker = broker_factory(GROUP_BROKER_OVERRIDES)
+    topic, group = new_topic_and_group(broker)
+    victim = subprocess.Popen([sys.executable, "-c", VICTIM_SCRIPT, broker.bootstrap, topic, group],
+                              stdout=subprocess.DEVNULL)
+    try:
+        with Members(broker, topic, group) as ms:
+            survivors = [ms.start("m0"), ms.start("m1")]
+
+            def victim_has_some():
+                owned = [m.snapshot()["assigned"] for m in survivors]
+                return sum(len(a) for a in owned) == 8 and len(set().union(*owned)) == 8
+
+            wait_until(victim_has_some, STABLE_TIMEOUT_S, what="survivors own 8, the victim 4 partitions")
+            victim.kill()
+            victim.wait(10)
+            killed_at = time.monotonic()
+            wait_until(lambda: split_complete(survivors), 45 + STABLE_TIMEOUT_S,
+                       what="survivors own all 12 partitions after the victim's session expired")
+            report_figure("KIP-848 survivors own all partitions after SIGKILL (s)",
+                          round(time.monotonic() - killed_at, 1))
+            sent = produce(broker.bootstrap, topic, "b", 10)
+            wait_consumed(survivors, set(sent), "survivors consuming batch b")
+            assert_no_errors(survivors)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait(10)
+
+
+def test_kip848_static_member_restart_takes_its_old_partitions_back(broker_factory):
+    broker = broker_factory(GROUP_BROKER_OVERRIDES)
+    topic, group = new_topic_and_group(broker)
+    with Members(broker, topic, group) as ms:
+        members = [ms.start("m0", {"group.instance.id": "i0"}), ms.start("m1", {"group.instance.id": "i1"})]
+        before = wait_for_split(members, "2 static members")
+        ms.close(members[1])
+        members[1] = ms.start("m1-again", {"group.instance.id": "i1"})
+        after = wait_for_split(members, "static member back")
+        assert after == before, f"static rejoin moved partitions: {before} -> {after}"
+        assert_no_errors(members)

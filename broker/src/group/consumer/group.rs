@@ -406,6 +406,8 @@ impl ConsumerGroup {
         } else {
             req.member_id.clone()
         };
+        // Some(whether the subscription changed) when a static member took over its slot.
+        let mut takeover: Option<bool> = None;
         if let Some(instance) = req.instance_id.as_deref() {
             let holder = self
                 .members
@@ -413,7 +415,18 @@ impl ConsumerGroup {
                 .find(|m| m.instance_id.as_deref() == Some(instance) && m.member_id != member_id)
                 .map(|m| (m.member_id.clone(), m.left_static));
             match holder {
-                Some((old, true)) => self.remove_member(&old),
+                Some((old, true)) => {
+                    // The static member is back under a new id: it takes over the old
+                    // member's target assignment; a different subscription rebalances.
+                    if let Some(prev) = self.members.remove(&old) {
+                        let target = self.target.remove(&old).unwrap_or_default();
+                        self.target.insert(member_id.clone(), target);
+                        takeover = Some(
+                            prev.subscribed_topic_names != sorted_names(names)
+                                || prev.server_assignor != assignor,
+                        );
+                    }
+                }
                 Some(_) => {
                     return Err(fail(
                         ResponseError::UnreleasedInstanceId,
@@ -455,7 +468,9 @@ impl ConsumerGroup {
             tracing::debug!(group = %self.group_id, member = %member_id, "member rejoined");
         }
         self.members.insert(member_id.clone(), member);
-        self.group_epoch += 1;
+        if takeover != Some(false) {
+            self.group_epoch += 1;
+        }
         Ok(member_id)
     }
 

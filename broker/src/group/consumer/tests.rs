@@ -219,9 +219,13 @@ fn a_static_instance_id_is_unreleased_until_its_member_leaves_with_epoch_minus_t
         })
         .unwrap();
     assert_eq!(left.member_epoch, -2);
+    let epoch = w.group.group_epoch;
     let b = join(&mut w, "b").unwrap();
     assert_eq!(parts(&b.assignment), BTreeSet::from([0]));
     assert!(!w.group.members.contains_key("a"));
+    // Same subscription: the new member takes the old one's place without a rebalance.
+    assert_eq!(w.group.group_epoch, epoch);
+    assert_eq!(b.member_epoch, epoch);
 }
 
 #[test]
