@@ -90,6 +90,7 @@ pub fn default_response(key: ApiKey) -> ResponseKind {
         ApiKey::AlterConfigs => AlterConfigsResponse::default().into(),
         ApiKey::CreatePartitions => CreatePartitionsResponse::default().into(),
         ApiKey::DeleteGroups => DeleteGroupsResponse::default().into(),
+        ApiKey::OffsetDelete => OffsetDeleteResponse::default().into(),
         ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsResponse::default().into(),
         ApiKey::DescribeCluster => DescribeClusterResponse::default().into(),
         ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatResponse::default().into(),

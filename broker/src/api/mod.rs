@@ -25,6 +25,7 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
@@ -127,6 +128,7 @@ pub async fn dispatch(broker: &Arc<Broker>, req: DecodedRequest) -> Reply {
             Reply::Now(ResponseKind::ListGroups(list_groups::handle(broker, v, r)))
         }
         RequestKind::DeleteGroups(r) => delete_groups::handle(broker, v, r),
+        RequestKind::OffsetDelete(r) => offset_delete::handle(broker, v, r),
         RequestKind::ConsumerGroupHeartbeat(r) => {
             let client_id = req.header.client_id.as_deref().unwrap_or("");
             Reply::Now(ResponseKind::ConsumerGroupHeartbeat(

@@ -817,6 +817,85 @@ impl GroupCoordinator {
         rx
     }
 
+    /// OffsetDelete (KIP-496): removes the committed offsets of `partitions`, except of topics
+    /// the group is subscribed to (those get `GROUP_SUBSCRIBED_TO_TOPIC`). Returns one error
+    /// code per requested partition (in order) and the durable completion of the tombstones;
+    /// `Err` is a group-level error.
+    pub fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<(Vec<i16>, DurableReply), i16> {
+        if !valid_group_id(group_id) {
+            return Err(ResponseError::InvalidGroupId.code());
+        }
+        let subscribed_code = ResponseError::GroupSubscribedToTopic.code();
+        // Topics the group's live members subscribe to; None = every topic (unknown).
+        let mut subscribed: Option<std::collections::BTreeSet<String>> = Some(Default::default());
+        if let Some(d) = self.inner.consumer.describe(group_id) {
+            for m in d.members {
+                if let Some(set) = subscribed.as_mut() {
+                    set.extend(m.subscribed_topic_names);
+                }
+            }
+        }
+        let mut guard = self.inner.groups.lock();
+        let groups = &mut *guard;
+        let Some(g) = groups.groups.get_mut(group_id) else {
+            return Err(ResponseError::GroupIdNotFound.code());
+        };
+        if g.state == GroupState::Dead {
+            return Err(ResponseError::GroupIdNotFound.code());
+        }
+        if !g.members.is_empty() {
+            if g.protocol_type.as_deref() != Some("consumer") {
+                return Err(ResponseError::NonEmptyGroup.code());
+            }
+            let protocol = g.protocol_name.clone().unwrap_or_default();
+            for m in g.members.values() {
+                match subscription_topics(&m.metadata_for(&protocol)) {
+                    Some(topics) => {
+                        if let Some(set) = subscribed.as_mut() {
+                            set.extend(topics);
+                        }
+                    }
+                    None => subscribed = None,
+                }
+            }
+        }
+        let codes: Vec<i16> = partitions
+            .iter()
+            .map(|(topic, _)| match &subscribed {
+                Some(set) if !set.contains(topic) => 0,
+                _ => subscribed_code,
+            })
+            .collect();
+        let records: Vec<GroupRecord> = partitions
+            .iter()
+            .zip(&codes)
+            .filter(|(_, code)| **code == 0)
+            .filter(|((topic, partition), _)| {
+                let key = (topic.clone(), *partition);
+                g.offsets.contains_key(&key)
+                    || groups
+                        .pending
+                        .get(group_id)
+                        .is_some_and(|p| p.offsets.contains_key(&key))
+            })
+            .map(|((topic, partition), _)| GroupRecord::OffsetTombstone {
+                group_id: group_id.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+            })
+            .collect();
+        if records.is_empty() {
+            return Ok((codes, decided(Ok(()))));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner.submit(groups, group_id, records, Some(tx));
+        Ok((codes, rx))
+    }
+
     /// Expires offsets past retention (writing tombstones) and removes empty groups with
     /// nothing left. Groups with writes in flight wait for the next round.
     pub fn expire_offsets(&self) {
@@ -1004,5 +1083,57 @@ async fn janitor(inner: Weak<Inner>) {
             return;
         };
         GroupCoordinator { inner }.expire_offsets();
+    }
+}
+
+/// The topics of a `ConsumerProtocolSubscription` (versions 0-3, non-flexible: version i16,
+/// then an array of strings); `None` if the bytes are not one.
+fn subscription_topics(metadata: &[u8]) -> Option<Vec<String>> {
+    let mut buf = metadata;
+    let take = |buf: &mut &[u8], n: usize| -> Option<Vec<u8>> {
+        if buf.len() < n {
+            return None;
+        }
+        let (head, rest) = buf.split_at(n);
+        *buf = rest;
+        Some(head.to_vec())
+    };
+    let version = take(&mut buf, 2)?;
+    if i16::from_be_bytes([version[0], version[1]]) < 0 {
+        return None;
+    }
+    let count = take(&mut buf, 4)?;
+    let count = i32::from_be_bytes([count[0], count[1], count[2], count[3]]);
+    if count < 0 || count as usize > buf.len() / 2 {
+        return None;
+    }
+    let mut topics = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let len = take(&mut buf, 2)?;
+        let len = i16::from_be_bytes([len[0], len[1]]);
+        if len < 0 {
+            return None;
+        }
+        topics.push(String::from_utf8(take(&mut buf, len as usize)?).ok()?);
+    }
+    Some(topics)
+}
+
+#[cfg(test)]
+mod subscription_tests {
+    use super::subscription_topics;
+
+    #[test]
+    fn consumer_protocol_subscription_topics_are_read() {
+        // version 1, ["ab", "c"], then user data the parser ignores.
+        let bytes = [
+            0, 1, 0, 0, 0, 2, 0, 2, b'a', b'b', 0, 1, b'c', 0xff, 0xff, 0xff, 0xff,
+        ];
+        assert_eq!(
+            subscription_topics(&bytes),
+            Some(vec!["ab".into(), "c".into()])
+        );
+        assert_eq!(subscription_topics(&[0, 1, 0, 0, 0, 9]), None);
+        assert_eq!(subscription_topics(&[]), None);
     }
 }

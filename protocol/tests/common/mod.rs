@@ -375,6 +375,17 @@ pub fn sample_request(key: ApiKey, v: i16) -> RequestKind {
         ApiKey::DeleteGroups => DeleteGroupsRequest::default()
             .with_groups_names(vec![group("g1"), group("g2")])
             .into(),
+        ApiKey::OffsetDelete => OffsetDeleteRequest::default()
+            .with_group_id(group("g1"))
+            .with_topics(vec![
+                offset_delete_request::OffsetDeleteRequestTopic::default()
+                    .with_name(topic("orders"))
+                    .with_partitions(vec![
+                        offset_delete_request::OffsetDeleteRequestPartition::default()
+                            .with_partition_index(3),
+                    ]),
+            ])
+            .into(),
         ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::default()
             .with_validate_only(true)
             .with_resources(vec![
