@@ -20,9 +20,15 @@ pub fn alter_broker(
 ) -> Result<(), String> {
     let mut candidate = broker.config.read().clone();
     for (k, v) in changes {
-        candidate
-            .set_dynamic(k, v.as_deref())
-            .map_err(|e| e.to_string())?;
+        match candidate.set_dynamic(k, v.as_deref()) {
+            Ok(()) => {}
+            // A Kafka setting with no meaning for Riffle (`sasl.kerberos.*`, ...): Kafka
+            // accepts it, so tools that set it keep working; it changes nothing here.
+            Err(e) if matches!(e.root(), riffle_config::ConfigError::Unsupported { .. }) => {
+                tracing::warn!("accepting and ignoring Kafka setting `{k}`: no meaning for Riffle");
+            }
+            Err(e) => return Err(e.to_string()),
+        }
     }
     if !validate_only {
         *broker.config.write() = candidate;
