@@ -77,6 +77,10 @@ pub struct BrokerConfig {
     pub group_max_session_timeout_ms: i32,
     /// `group.max.size`, default i32::MAX.
     pub group_max_size: i32,
+    /// `group.consumer.session.timeout.ms` (KIP-848 groups).
+    pub group_consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms` (KIP-848 groups).
+    pub group_consumer_heartbeat_interval_ms: i32,
     /// `offsets.topic.num.partitions`, default 50.
     pub offsets_topic_num_partitions: i32,
     /// `offsets.topic.replication.factor`, default 3 as in Kafka; the broker clamps it to
@@ -436,6 +440,8 @@ fn build(layers: Layers) -> Result<(BrokerConfig, Vec<Warning>), ConfigError> {
         group_min_session_timeout_ms,
         group_max_session_timeout_ms,
         group_max_size: v.int("group.max.size")?,
+        group_consumer_session_timeout_ms: v.int("group.consumer.session.timeout.ms")?,
+        group_consumer_heartbeat_interval_ms: v.int("group.consumer.heartbeat.interval.ms")?,
         offsets_topic_num_partitions: v.int("offsets.topic.num.partitions")?,
         offsets_topic_replication_factor: v.short("offsets.topic.replication.factor")?,
         offsets_retention_minutes: v.integer("offsets.retention.minutes")?,

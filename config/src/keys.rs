@@ -83,6 +83,8 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
     key("group.min.session.timeout.ms", int_at_least(0), Some("6000"), "Smallest session timeout a consumer may ask for."),
     key("group.max.session.timeout.ms", int_at_least(0), Some("1800000"), "Largest session timeout a consumer may ask for."),
     key("group.max.size", int_at_least(1), Some(INT_MAX), "Most members in one consumer group."),
+    key("group.consumer.session.timeout.ms", int_at_least(1), Some("45000"), "Session timeout of members of consumer-protocol (KIP-848) groups."),
+    key("group.consumer.heartbeat.interval.ms", int_at_least(1), Some("5000"), "Heartbeat interval given to members of consumer-protocol (KIP-848) groups."),
     key("offsets.topic.num.partitions", int_at_least(1), Some("50"), "Partitions of __consumer_offsets."),
     key("offsets.topic.replication.factor", short_at_least(1), Some("3"), "Replication factor of __consumer_offsets; the broker clamps it to the cluster size."),
     key("offsets.retention.minutes", int_at_least(1), Some("10080"), "How long committed offsets of an empty group are kept."),
@@ -627,8 +629,12 @@ pub(crate) static IGNORED_KAFKA_PREFIXES: &[&str] = &[
     "zookeeper.",
 ];
 
+/// A Kafka setting Riffle accepts and ignores: listed, or in an ignored family — unless it is a
+/// setting Riffle uses (e.g. `group.consumer.session.timeout.ms` in the `group.consumer.` family).
 pub(crate) fn is_ignored_kafka_key(name: &str) -> bool {
-    IGNORED_KAFKA_KEYS.contains(&name) || IGNORED_KAFKA_PREFIXES.iter().any(|p| name.starts_with(p))
+    !BROKER_KEYS.iter().any(|k| k.name == name)
+        && (IGNORED_KAFKA_KEYS.contains(&name)
+            || IGNORED_KAFKA_PREFIXES.iter().any(|p| name.starts_with(p)))
 }
 
 /// Environment variables starting with `RIFFLE_` that are not settings: `RIFFLE_LOG` (the

@@ -335,7 +335,11 @@ impl GroupCoordinator {
                 .unwrap_or(600_000)
                 .max(1000),
                 janitor_started: AtomicBool::new(false),
-                consumer: consumer::ConsumerGroups::default(),
+                consumer: consumer::ConsumerGroups::new(consumer::ConsumerGroupConfig {
+                    session_timeout_ms: config.group_consumer_session_timeout_ms.max(1) as u64,
+                    heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms.max(1),
+                    ..consumer::ConsumerGroupConfig::default()
+                }),
             }),
         }
     }
