@@ -4,6 +4,7 @@
 pub mod api;
 pub mod errors;
 pub mod group;
+pub mod internal_topic;
 pub mod lag;
 pub mod producer_state;
 pub mod registry;

@@ -9,10 +9,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
 };
-use riffle_protocol::batch::RecordBatchView;
 
 use super::offsets::CommittedOffset;
 use super::store::{GroupMetadata, GroupRecord, MemberMetadata};
@@ -459,51 +458,18 @@ pub fn decode_group_metadata_value(value: &[u8]) -> Result<GroupMetadata, Record
 /// them), in order; control batches are skipped. Returns the records, the offset after the
 /// last batch, and the records that could not be decoded (skipped, with their error).
 pub fn decode_batches(bytes: &Bytes) -> (Vec<GroupRecord>, Option<i64>, Vec<RecordError>) {
+    let (raw, next, batch_errors) = crate::internal_topic::decode_keyed_batches(bytes);
+    let mut errors: Vec<RecordError> = batch_errors.into_iter().map(RecordError::Batch).collect();
     let mut records = vec![];
-    let mut errors = vec![];
-    let mut next = None;
-    let mut pos = 0usize;
-    while pos < bytes.len() {
-        let size = match RecordBatchView::peek_size(&bytes[pos..]) {
-            Ok(s) if pos + s <= bytes.len() => s,
-            Ok(_) => {
-                errors.push(RecordError::Truncated("record batch"));
-                break;
-            }
-            Err(e) => {
-                errors.push(RecordError::Batch(e.to_string()));
-                break;
-            }
-        };
-        let view = match RecordBatchView::parse(&bytes[pos..pos + size]) {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push(RecordError::Batch(e.to_string()));
-                break;
-            }
-        };
-        next = Some(view.last_offset() + 1);
-        let control = view.is_control();
-        let mut batch = bytes.slice(pos..pos + size);
-        pos += size;
-        if control {
+    for (key, value) in raw {
+        let Some(key) = key else {
+            errors.push(RecordError::UnexpectedNull("record key"));
             continue;
-        }
-        match RecordBatchDecoder::decode(&mut batch) {
-            Ok(set) => {
-                for rec in set.records {
-                    let Some(key) = rec.key.as_deref() else {
-                        errors.push(RecordError::UnexpectedNull("record key"));
-                        continue;
-                    };
-                    match decode_record(key, rec.value.as_deref()) {
-                        Ok(Some(r)) => records.push(r),
-                        Ok(None) => {}
-                        Err(e) => errors.push(e),
-                    }
-                }
-            }
-            Err(e) => errors.push(RecordError::Batch(e.to_string())),
+        };
+        match decode_record(&key, value.as_deref()) {
+            Ok(Some(r)) => records.push(r),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
         }
     }
     (records, next, errors)
@@ -762,7 +728,7 @@ mod tests {
             },
         ];
         let batch = encode_batch(&records, 1234).unwrap().freeze();
-        let view = RecordBatchView::parse_verified(&batch).unwrap();
+        let view = riffle_protocol::batch::RecordBatchView::parse_verified(&batch).unwrap();
         assert_eq!(view.size_bytes(), batch.len(), "exactly one batch");
         assert_eq!(view.record_count(), 2);
         assert_eq!(view.producer_id(), -1);

@@ -4,10 +4,9 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
 };
-use riffle_protocol::batch::RecordBatchView;
 use serde::{Deserialize, Serialize};
 
 /// The registry's topic (Confluent's `kafkastore.topic` default).
@@ -209,43 +208,12 @@ pub fn encode_batch(records: &[RawRecord], now_ms: i64) -> Result<BytesMut, Stri
 /// Decodes the whole batches in `bytes`: their keyed records, the offset after the last
 /// batch, and a message per problem (a bad batch stops the scan).
 pub fn decode_batches(bytes: &Bytes) -> (Vec<RawRecord>, Option<i64>, Vec<String>) {
-    let mut records = vec![];
-    let mut errors = vec![];
-    let mut next = None;
-    let mut pos = 0usize;
-    while pos < bytes.len() {
-        let size = match RecordBatchView::peek_size(&bytes[pos..]) {
-            Ok(s) if pos + s <= bytes.len() => s,
-            Ok(_) => break,
-            Err(e) => {
-                errors.push(e.to_string());
-                break;
-            }
-        };
-        let view = match RecordBatchView::parse(&bytes[pos..pos + size]) {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push(e.to_string());
-                break;
-            }
-        };
-        next = Some(view.last_offset() + 1);
-        let control = view.is_control();
-        let mut batch = bytes.slice(pos..pos + size);
-        pos += size;
-        if control {
-            continue;
-        }
-        match RecordBatchDecoder::decode(&mut batch) {
-            Ok(set) => {
-                for rec in set.records {
-                    match rec.key {
-                        Some(k) => records.push((k.to_vec(), rec.value.map(|v| v.to_vec()))),
-                        None => errors.push("record without a key".to_string()),
-                    }
-                }
-            }
-            Err(e) => errors.push(e.to_string()),
+    let (raw, next, mut errors) = crate::internal_topic::decode_keyed_batches(bytes);
+    let mut records = Vec::with_capacity(raw.len());
+    for (key, value) in raw {
+        match key {
+            Some(k) => records.push((k.to_vec(), value.map(|v| v.to_vec()))),
+            None => errors.push("record without a key".to_string()),
         }
     }
     (records, next, errors)
