@@ -405,13 +405,26 @@ class Cluster:
                              f"{last}")
 
 
+_session = {"ever_ready": False, "never_ready": None}
+
+
 @pytest.fixture
 def cluster(request, tmp_path):
     """Three running nodes, ready (Metadata on each lists 3 brokers and a controller). Killed at teardown."""
+    if _session["never_ready"] is not None:
+        # Every later test would wait out the same 30 s for a broker that cannot form a cluster.
+        pytest.fail(f"not starting another cluster: the first one in this run never became ready "
+                    f"({_session['never_ready']})", pytrace=False)
     c = Cluster(tmp_path)
     request.node._riffle_cluster = c
     try:
-        c.start_all()
+        try:
+            c.start_all()
+        except ClusterNotReady as e:
+            if not _session["ever_ready"]:
+                _session["never_ready"] = str(e)
+            raise
+        _session["ever_ready"] = True
         yield c
     finally:
         c.kill_all()
