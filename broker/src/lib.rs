@@ -2,6 +2,7 @@
 //! and the mapping from internal errors to Kafka error codes.
 
 pub mod api;
+pub mod cluster;
 pub mod errors;
 pub mod group;
 pub mod internal_topic;

@@ -24,7 +24,26 @@ struct Cli {
 enum Command {
     /// Run a broker (like kafka-server-start.sh).
     Serve(ServeArgs),
+    /// Run a three-node cluster on this machine (Kafka on 127.0.0.1:9092, :9093, :9094).
+    Dev(DevArgs),
 }
+
+#[derive(clap::Args)]
+struct DevArgs {
+    /// Where the nodes keep their data (`<dir>/node-1` ...) and logs (`<dir>/node-1.log` ...).
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Set a Kafka property on every node, e.g. `--override num.partitions=6`.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+/// `riffle dev`'s ports: Kafka, node-to-node (CONTROLLER), schema registry, per node.
+const DEV_NODES: [(i32, u16, u16, u16); 3] = [
+    (1, 9092, 19092, 8081),
+    (2, 9093, 19093, 8082),
+    (3, 9094, 19094, 8083),
+];
 
 #[derive(clap::Args)]
 struct ServeArgs {
@@ -43,7 +62,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RIFFLE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -51,6 +70,141 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Dev(args) => dev(args),
+    }
+}
+
+/// `riffle dev`: three `riffle serve` child processes forming one cluster; stops them all on
+/// Ctrl-C or SIGTERM (and exits if one of them dies).
+fn dev(args: DevArgs) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("riffle dev: cannot find the riffle binary: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let voters = DEV_NODES
+        .iter()
+        .map(|(id, _, raft, _)| format!("{id}@127.0.0.1:{raft}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut children = Vec::new();
+    for (id, kafka, raft, registry) in DEV_NODES {
+        let dir = args.data_dir.join(format!("node-{id}"));
+        let log_path = args.data_dir.join(format!("node-{id}.log"));
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            eprintln!("riffle dev: cannot create {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+        let log = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("riffle dev: cannot open {}: {e}", log_path.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("serve");
+        let mut props = vec![
+            format!("node.id={id}"),
+            format!("listeners=PLAINTEXT://127.0.0.1:{kafka},CONTROLLER://127.0.0.1:{raft}"),
+            format!("controller.quorum.voters={voters}"),
+            format!("log.dirs={}", dir.display()),
+            "default.replication.factor=3".to_string(),
+            "min.insync.replicas=2".to_string(),
+            "offsets.topic.replication.factor=3".to_string(),
+            format!("schema.registry.listeners=http://127.0.0.1:{registry}"),
+        ];
+        props.extend(args.overrides.iter().cloned());
+        for p in props {
+            cmd.arg("--override").arg(p);
+        }
+        cmd.stdout(std::process::Stdio::null()).stderr(log);
+        match cmd.spawn() {
+            Ok(child) => children.push((id, child)),
+            Err(e) => {
+                eprintln!("riffle dev: cannot start node {id}: {e}");
+                stop_children(&mut children);
+                return ExitCode::FAILURE;
+            }
+        }
+        println!(
+            "node {id}: kafka 127.0.0.1:{kafka}, schema registry http://127.0.0.1:{registry}, data {}, log {}",
+            dir.display(),
+            log_path.display()
+        );
+    }
+    let bootstrap = DEV_NODES
+        .iter()
+        .map(|(_, k, _, _)| format!("127.0.0.1:{k}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    println!("bootstrap.servers={bootstrap}");
+    println!("Ctrl-C stops all nodes.");
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("riffle dev: cannot start the runtime: {e}");
+            stop_children(&mut children);
+            return ExitCode::FAILURE;
+        }
+    };
+    let died = runtime.block_on(async {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = shutdown_signal() => return None,
+                _ = tick.tick() => {
+                    for (id, c) in children.iter_mut() {
+                        if let Ok(Some(status)) = c.try_wait() {
+                            return Some((*id, status));
+                        }
+                    }
+                }
+            }
+        }
+    });
+    if let Some((id, status)) = died {
+        eprintln!("riffle dev: node {id} exited ({status}); stopping the others (see its log)");
+    }
+    stop_children(&mut children);
+    if died.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// SIGTERM every child, then wait for it (SIGKILL after 10 s).
+fn stop_children(children: &mut [(i32, std::process::Child)]) {
+    for (_, c) in children.iter() {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for (id, c) in children.iter_mut() {
+        loop {
+            match c.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if std::time::Instant::now() >= deadline => {
+                    eprintln!("riffle dev: node {id} did not stop in 10 s; killing it");
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
     }
 }
 
@@ -107,7 +261,11 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let retention_check =
         Duration::from_millis(config.log_retention_check_interval_ms.max(100) as u64);
     let cleaner_backoff = Duration::from_millis(config.log_cleaner_backoff_ms.max(100) as u64);
+    let cluster_mode = !config.controller_quorum_voters.is_empty();
     let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
+    if cluster_mode {
+        broker.start_cluster().await?;
+    }
     // The schema registry (schema.registry.listeners); its failures never stop the broker.
     let b = broker.clone();
     tokio::spawn(async move {

@@ -138,6 +138,25 @@ impl ProducerStateMap {
         }
     }
 
+    /// Fills in the offsets of a batch recorded before they were known (a replicated append
+    /// records its sequence when proposed and its offsets once committed).
+    pub fn set_offsets(
+        &mut self,
+        producer_id: i64,
+        first_sequence: i32,
+        base_offset: i64,
+        last_offset: i64,
+    ) {
+        if let Some(b) = self.producers.get_mut(&producer_id).and_then(|e| {
+            e.batches
+                .iter_mut()
+                .find(|b| b.first_sequence == first_sequence && b.base_offset < 0)
+        }) {
+            b.base_offset = base_offset;
+            b.last_offset = last_offset;
+        }
+    }
+
     /// Forgets batches at or above `end_offset` (the log was truncated).
     pub fn truncate(&mut self, end_offset: i64) {
         for entry in self.producers.values_mut() {

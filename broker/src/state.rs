@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 use riffle_config::{BrokerConfig, TopicConfig};
@@ -68,16 +68,63 @@ pub struct Partition {
     pub topic: String,
     pub index: i32,
     pub log: Arc<PartitionLog>,
-    /// The leader epoch (the Raft term once replication lands).
-    pub leader_epoch: i32,
+    /// The leader epoch (cluster mode: the Raft term).
+    leader_epoch: AtomicI32,
     high_watermark: AtomicI64,
     /// Serialises appends and holds the idempotent-producer state.
     pub writer: tokio::sync::Mutex<ProducerStateMap>,
+    /// Cluster mode: this partition's Raft replica (None on a single node).
+    pub replica: Option<Arc<riffle_replication::PartitionReplica>>,
+    /// Cluster mode: the assigned replicas (preferred leader first).
+    pub replicas: Vec<i32>,
+    /// Cluster mode: the leader this node knows of (-1: none).
+    pub leader_node: AtomicI32,
+    /// Cluster mode: this node leads and its producer state is rebuilt for the current term.
+    pub leader_ready: AtomicBool,
+    /// Cluster mode, leader only: the in-sync replicas.
+    pub isr: RwLock<Vec<i32>>,
+    /// Cluster mode: the partition's Raft group id.
+    pub group: u64,
 }
 
 impl Partition {
+    fn new_local(topic: &str, index: i32, log: PartitionLog, producers: ProducerStateMap) -> Self {
+        let end = log.log_end_offset();
+        Partition {
+            topic: topic.to_string(),
+            index,
+            log: Arc::new(log),
+            leader_epoch: AtomicI32::new(0),
+            high_watermark: AtomicI64::new(end),
+            writer: tokio::sync::Mutex::new(producers),
+            replica: None,
+            replicas: vec![],
+            leader_node: AtomicI32::new(-1),
+            leader_ready: AtomicBool::new(true),
+            isr: RwLock::new(vec![]),
+            group: 0,
+        }
+    }
+
+    /// The high watermark: the durable log end (single node) or the commit point (cluster).
     pub fn high_watermark(&self) -> i64 {
-        self.high_watermark.load(Ordering::Acquire)
+        match &self.replica {
+            Some(r) => r.high_watermark(),
+            None => self.high_watermark.load(Ordering::Acquire),
+        }
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.store(epoch, Ordering::Release);
+    }
+
+    /// Whether this node may serve produce/fetch for the partition now.
+    pub fn is_leader(&self) -> bool {
+        self.leader_ready.load(Ordering::Acquire)
     }
 
     fn advance_high_watermark(&self, offset: i64) -> bool {
@@ -119,6 +166,62 @@ pub struct Broker {
     pub hw_notify: tokio::sync::Notify,
     /// The consumer group coordinator (every group; single node).
     pub groups: crate::group::GroupCoordinator,
+    /// Cluster mode (`controller.quorum.voters` set): the controller and partition groups.
+    cluster: OnceLock<Arc<crate::cluster::Cluster>>,
+    /// Cluster mode: `__consumer_offsets` partitions this node leads and has loaded.
+    coordinating: Mutex<std::collections::HashSet<i32>>,
+}
+
+/// An append in progress: started under the partition's writer lock (which orders appends),
+/// finished without it.
+pub enum Appending {
+    /// Single node: in the log; durable after `flush_to(end_offset)`.
+    Local { base_offset: i64, end_offset: i64 },
+    /// Cluster: handed to the partition's Raft; committed when the future resolves.
+    Replicated {
+        commit: std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = Result<
+                            riffle_replication::Proposed,
+                            riffle_replication::ProposeError,
+                        >,
+                    > + Send,
+            >,
+        >,
+        records: i64,
+    },
+}
+
+/// Why an append failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("storage: {0}")]
+    Storage(#[from] riffle_storage::StorageError),
+    #[error("this node is not the partition leader")]
+    NotLeader,
+    #[error("the batch was not replicated to a majority in time")]
+    Timeout,
+    #[error("replication: {0}")]
+    Replication(String),
+}
+
+/// The idempotent-producer state a log implies (every batch, from the log start).
+pub fn producer_state_from_log(
+    log: &PartitionLog,
+) -> Result<ProducerStateMap, riffle_storage::StorageError> {
+    let mut producers = ProducerStateMap::default();
+    log.for_each_batch(log.log_start_offset(), &mut |b| {
+        producers.record(
+            b.producer_id(),
+            b.producer_epoch(),
+            b.base_sequence(),
+            last_sequence(b.base_sequence(), b.record_count()),
+            b.base_offset(),
+            b.last_offset(),
+        )
+    })?;
+    Ok(producers)
 }
 
 /// Whether `name` is a legal Kafka topic name (`[a-zA-Z0-9._-]`, 1..=249 chars, not `.`/`..`).
@@ -229,8 +332,13 @@ impl Broker {
             meta.node_id,
             config.node_id
         );
+        let cluster_id = if config.controller_quorum_voters.is_empty() {
+            meta.cluster_id.clone()
+        } else {
+            cluster_id_of_voters(&config.controller_quorum_voters)
+        };
         let broker = Arc::new(Broker {
-            cluster_id: meta.cluster_id.clone(),
+            cluster_id,
             node_id: config.node_id,
             log_dirs,
             topics: RwLock::new(BTreeMap::new()),
@@ -238,9 +346,13 @@ impl Broker {
             next_producer_id: Mutex::new((meta.producer_id_block_end, meta.producer_id_block_end)),
             hw_notify: tokio::sync::Notify::new(),
             groups: crate::group::GroupCoordinator::new(&config),
+            cluster: OnceLock::new(),
+            coordinating: Mutex::new(Default::default()),
             config: RwLock::new(config),
         });
-        for t in meta.topics {
+        let cluster_mode = !broker.config.read().controller_quorum_voters.is_empty();
+        let local_topics = if cluster_mode { vec![] } else { meta.topics };
+        for t in local_topics {
             let tc = TopicConfig::resolve(&broker.config.read().topic_defaults, &t.configs)
                 .map_err(|e| anyhow::anyhow!("topic '{}': {e}", t.name))?;
             let topic = Arc::new(Topic {
@@ -305,34 +417,24 @@ impl Broker {
         let durability = self.config.read().durability;
         let log = PartitionLog::open(&dir, log_config(&topic.config.read(), durability))
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", dir.display()))?;
-        let mut producers = ProducerStateMap::default();
-        log.for_each_batch(log.log_start_offset(), &mut |b| {
-            producers.record(
-                b.producer_id(),
-                b.producer_epoch(),
-                b.base_sequence(),
-                last_sequence(b.base_sequence(), b.record_count()),
-                b.base_offset(),
-                b.last_offset(),
-            )
-        })
-        .map_err(|e| anyhow::anyhow!("scanning {}: {e}", dir.display()))?;
-        let end = log.log_end_offset();
-        Ok(Arc::new(Partition {
-            topic: topic.name.clone(),
+        let producers = producer_state_from_log(&log)
+            .map_err(|e| anyhow::anyhow!("scanning {}: {e}", dir.display()))?;
+        Ok(Arc::new(Partition::new_local(
+            &topic.name,
             index,
-            log: Arc::new(log),
-            leader_epoch: 0,
-            high_watermark: AtomicI64::new(end),
-            writer: tokio::sync::Mutex::new(producers),
-        }))
+            log,
+            producers,
+        )))
     }
 
     fn save_meta(&self) -> anyhow::Result<()> {
+        let cluster_mode =
+            self.cluster.get().is_some() || !self.config.read().controller_quorum_voters.is_empty();
         let topics = self
             .topics
             .read()
             .values()
+            .filter(|_| !cluster_mode)
             .map(|t| TopicMeta {
                 name: t.name.clone(),
                 id: t.id,
@@ -386,13 +488,14 @@ impl Broker {
                 "number of partitions must be at least 1, got {partitions}"
             )));
         }
-        if replication_factor < 1 {
+        if let Some(c) = self.cluster() {
+            c.replication_factor(replication_factor)?;
+        } else if replication_factor < 1 {
             return Err(TopicError::InvalidReplicationFactor(format!(
                 "replication factor must be at least 1, got {replication_factor}"
             )));
-        }
-        let brokers = 1;
-        if i32::from(replication_factor) > brokers {
+        } else if i32::from(replication_factor) > 1 {
+            let brokers = 1;
             return Err(TopicError::InvalidReplicationFactor(format!(
                 "replication factor {replication_factor} is larger than the number of available brokers ({brokers})"
             )));
@@ -412,6 +515,30 @@ impl Broker {
         replication_factor: i16,
         configs: BTreeMap<String, String>,
     ) -> Result<Arc<Topic>, TopicError> {
+        if let Some(c) = self.cluster() {
+            let rf = if name.starts_with('_') {
+                -1
+            } else {
+                replication_factor
+            };
+            self.validate_new_topic(name, partitions, rf, &configs)?;
+            let id = Uuid::new_v4();
+            let rec = crate::cluster::MetaRecord::CreateTopic {
+                name: name.to_string(),
+                id,
+                configs,
+                assignments: c.assignments(name, 0, partitions as usize),
+            };
+            c.block_on(c.propose(rec))
+                .map_err(|e| TopicError::Meta(e.to_string()))?;
+            let ours = c.state.read().topics.get(name).is_some_and(|t| t.id == id);
+            return if ours {
+                // The fold opened it (or is about to); wait briefly for the local topic.
+                self.wait_for_topic(name, id)
+            } else {
+                Err(TopicError::AlreadyExists(name.to_string()))
+            };
+        }
         let _g = self.meta_lock.lock();
         let tc = self.validate_new_topic(name, partitions, replication_factor, &configs)?;
         let topic = Arc::new(Topic {
@@ -437,6 +564,17 @@ impl Broker {
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        if let Some(c) = self.cluster() {
+            let topic = self
+                .topic(name)
+                .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+            c.block_on(c.propose(crate::cluster::MetaRecord::DeleteTopic {
+                name: name.to_string(),
+                id: topic.id,
+            }))
+            .map_err(|e| TopicError::Meta(e.to_string()))?;
+            return Ok(topic);
+        }
         let _g = self.meta_lock.lock();
         let topic = self
             .topics
@@ -485,6 +623,17 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
+        if let Some(c) = self.cluster() {
+            drop(_g);
+            let rec = crate::cluster::MetaRecord::CreatePartitions {
+                name: name.to_string(),
+                id: topic.id,
+                assignments: c.assignments(name, current as usize, (count - current) as usize),
+            };
+            c.block_on(c.propose(rec))
+                .map_err(|e| TopicError::Meta(e.to_string()))?;
+            return Ok(());
+        }
         for p in current..count {
             let part = self
                 .open_new_partition(&topic, p)
@@ -510,6 +659,15 @@ impl Broker {
         let tc = TopicConfig::resolve(&self.config.read().topic_defaults, &overrides)
             .map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
         if validate_only {
+            return Ok(());
+        }
+        if let Some(c) = self.cluster() {
+            c.block_on(c.propose(crate::cluster::MetaRecord::SetTopicConfigs {
+                name: topic.name.clone(),
+                id: topic.id,
+                configs: overrides,
+            }))
+            .map_err(|e| TopicError::Meta(e.to_string()))?;
             return Ok(());
         }
         let _g = self.meta_lock.lock();
@@ -570,6 +728,18 @@ impl Broker {
 
     /// A new producer id, from a block reserved durably first so ids never repeat.
     pub fn allocate_producer_id(&self) -> anyhow::Result<i64> {
+        if let Some(c) = self.cluster() {
+            let mut g = self.next_producer_id.lock();
+            if g.0 >= g.1 {
+                drop(g);
+                let start = c.block_on(c.allocate_producer_ids())?;
+                g = self.next_producer_id.lock();
+                *g = (start, start + crate::cluster::PRODUCER_ID_BLOCK);
+            }
+            let id = g.0;
+            g.0 += 1;
+            return Ok(id);
+        }
         let mut g = self.next_producer_id.lock();
         if g.0 >= g.1 {
             g.1 = g.0 + PRODUCER_ID_BLOCK;
@@ -590,7 +760,8 @@ impl Broker {
                 continue;
             }
             let parts = t.partitions.read().clone();
-            for p in parts {
+            // Replicated logs are never cleaned underneath their Raft log (see ARCHITECTURE.md).
+            for p in parts.into_iter().filter(|p| p.replica.is_none()) {
                 match p.log.compact(now) {
                     Ok(o) if o.cleaned => tracing::debug!(
                         topic = %t.name,
@@ -613,7 +784,7 @@ impl Broker {
     pub fn apply_retention(&self) {
         let now = now_ms();
         for t in self.topics() {
-            for p in t.partitions.read().iter() {
+            for p in t.partitions.read().iter().filter(|p| p.replica.is_none()) {
                 match p.log.apply_retention(now) {
                     Ok(0) => {}
                     Ok(n) => {
@@ -681,6 +852,26 @@ fn remove_deleted_dirs(log_dirs: &[PathBuf]) {
     }
 }
 
+/// Cluster mode: every node derives the same cluster id from the voter list.
+fn cluster_id_of_voters(voters: &[riffle_config::Voter]) -> String {
+    let mut sorted: Vec<String> = voters
+        .iter()
+        .map(|(id, host, port)| format!("{id}@{host}:{port}"))
+        .collect();
+    sorted.sort();
+    let text = sorted.join(",");
+    // Two FNV-1a 64-bit hashes with different offsets make the 16 bytes.
+    let fnv = |seed: u64| {
+        text.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_be_bytes());
+    bytes[8..].copy_from_slice(&fnv(0x8422_2325_cbf2_9ce4).to_be_bytes());
+    base64_uuid(Uuid::from_bytes(bytes))
+}
+
 /// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 chars).
 fn base64_uuid(id: Uuid) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -700,6 +891,385 @@ fn base64_uuid(id: Uuid) -> String {
         out.push(ALPHABET[((acc << (6 - bits)) & 0x3f) as usize] as char);
     }
     out
+}
+
+/// Runs blocking file I/O without stalling other tasks where the runtime allows it.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Records in a v2 batch (its last offset delta + 1), read from the header.
+fn batch_record_count(batch: &[u8]) -> i64 {
+    batch
+        .get(23..27)
+        .map(|b| i64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])) + 1)
+        .unwrap_or(1)
+}
+
+impl Broker {
+    /// Cluster mode's runtime, once started.
+    pub fn cluster(&self) -> Option<Arc<crate::cluster::Cluster>> {
+        self.cluster.get().cloned()
+    }
+
+    /// Starts cluster mode (once, after `open`, inside the runtime).
+    pub async fn start_cluster(self: &Arc<Self>) -> anyhow::Result<()> {
+        let c = crate::cluster::Cluster::start(self).await?;
+        let _ = self.cluster.set(c);
+        Ok(())
+    }
+
+    /// Brokers of the cluster: (node id, host, port).
+    pub fn brokers(&self) -> Vec<(i32, String, i32)> {
+        match self.cluster() {
+            Some(c) => c
+                .state
+                .read()
+                .brokers
+                .iter()
+                .map(|(id, (h, p))| (*id, h.clone(), *p))
+                .collect(),
+            None => {
+                let (h, p) = crate::api::metadata::advertised_endpoint(self);
+                vec![(self.node_id, h, p)]
+            }
+        }
+    }
+
+    /// The controller's node id (-1: unknown).
+    pub fn controller_id(&self) -> i32 {
+        match self.cluster() {
+            Some(c) => c.controller_id().unwrap_or(-1),
+            None => self.node_id,
+        }
+    }
+
+    /// A partition's leader, epoch, replicas and in-sync replicas as Metadata reports them.
+    pub fn partition_view(&self, topic: &Topic, p: &Partition) -> (i32, i32, Vec<i32>, Vec<i32>) {
+        let Some(c) = self.cluster() else {
+            return (
+                self.node_id,
+                p.leader_epoch(),
+                vec![self.node_id],
+                vec![self.node_id],
+            );
+        };
+        if p.is_leader() {
+            return (
+                self.node_id,
+                p.leader_epoch(),
+                p.replicas.clone(),
+                p.isr.read().clone(),
+            );
+        }
+        let reported = c
+            .state
+            .read()
+            .topics
+            .get(&topic.name)
+            .filter(|t| t.id == topic.id)
+            .and_then(|t| t.partitions.get(p.index as usize).cloned());
+        let local_leader = p.leader_node.load(Ordering::Acquire);
+        match reported {
+            // The leader's own report is the freshest when it is for the current term.
+            Some(r) if r.leader == local_leader && r.epoch == p.leader_epoch() => {
+                (r.leader, r.epoch, p.replicas.clone(), r.isr)
+            }
+            Some(r) => (
+                local_leader,
+                p.leader_epoch(),
+                p.replicas.clone(),
+                if local_leader >= 0 { r.isr } else { vec![] },
+            ),
+            None => (local_leader, p.leader_epoch(), p.replicas.clone(), vec![]),
+        }
+    }
+
+    /// Starts appending one validated batch. The caller holds `partition.writer`, which
+    /// orders appends; finish with [`Broker::finish_append`] after releasing it.
+    pub async fn start_append(
+        &self,
+        partition: &Partition,
+        mut data: bytes::BytesMut,
+        now: i64,
+    ) -> Result<Appending, AppendError> {
+        match &partition.replica {
+            None => {
+                let log = partition.log.clone();
+                let epoch = partition.leader_epoch();
+                let info = blocking(|| log.append(&mut data, epoch, now))?;
+                Ok(Appending::Local {
+                    base_offset: info.base_offset,
+                    end_offset: info.log_end_offset,
+                })
+            }
+            Some(r) => {
+                if !partition.is_leader() {
+                    return Err(AppendError::NotLeader);
+                }
+                let records = batch_record_count(&data);
+                let commit = r
+                    .propose_ordered(data.to_vec())
+                    .await
+                    .map_err(|e| AppendError::Replication(e.to_string()))?;
+                Ok(Appending::Replicated {
+                    commit: Box::pin(commit),
+                    records,
+                })
+            }
+        }
+    }
+
+    /// Waits until a started append is durable (single node) or committed by a majority
+    /// (cluster, at most `timeout`); returns its base offset and the log end after it.
+    pub async fn finish_append(
+        &self,
+        partition: &Arc<Partition>,
+        appending: Appending,
+        timeout: std::time::Duration,
+    ) -> Result<(i64, i64), AppendError> {
+        match appending {
+            Appending::Local {
+                base_offset,
+                end_offset,
+            } => {
+                self.commit_to(partition, end_offset).await?;
+                Ok((base_offset, end_offset))
+            }
+            Appending::Replicated { commit, records } => {
+                match tokio::time::timeout(timeout, commit).await {
+                    Ok(Ok(p)) => Ok((p.base_offset, p.base_offset + records)),
+                    Ok(Err(riffle_replication::ProposeError::NotLeader { .. })) => {
+                        Err(AppendError::NotLeader)
+                    }
+                    Ok(Err(e)) => Err(AppendError::Replication(e.to_string())),
+                    Err(_) => Err(AppendError::Timeout),
+                }
+            }
+        }
+    }
+
+    /// Cluster mode: makes a topic from the controller's record live on this node (opening
+    /// the replicas it hosts) or, with `open` false, only known (it is deleted later in the log).
+    pub async fn install_cluster_topic(
+        self: &Arc<Self>,
+        name: &str,
+        meta: &crate::cluster::TopicMeta,
+        open: bool,
+    ) -> anyhow::Result<()> {
+        if !open {
+            return Ok(());
+        }
+        let tc = TopicConfig::resolve(&self.config.read().topic_defaults, &meta.configs)
+            .map_err(|e| anyhow::anyhow!("topic '{name}': {e}"))?;
+        let topic = Arc::new(Topic {
+            internal: name.starts_with("__"),
+            name: name.to_string(),
+            id: meta.id,
+            replication_factor: meta
+                .partitions
+                .first()
+                .map_or(1, |p| p.replicas.len() as i16),
+            partitions: RwLock::new(vec![]),
+            overrides: RwLock::new(meta.configs.clone()),
+            config: RwLock::new(tc),
+        });
+        for (i, pm) in meta.partitions.iter().enumerate() {
+            let part = self.open_replica(&topic, i as i32, pm).await?;
+            topic.partitions.write().push(part);
+        }
+        self.topics.write().insert(name.to_string(), topic);
+        tracing::info!(
+            topic = name,
+            partitions = meta.partitions.len(),
+            "topic is live"
+        );
+        Ok(())
+    }
+
+    /// Cluster mode: opens new partitions of a topic.
+    pub async fn add_cluster_partitions(
+        self: &Arc<Self>,
+        name: &str,
+        meta: &crate::cluster::TopicMeta,
+        from: usize,
+    ) -> anyhow::Result<()> {
+        let Some(topic) = self.topic(name).filter(|t| t.id == meta.id) else {
+            return Ok(());
+        };
+        for (i, pm) in meta.partitions.iter().enumerate().skip(from) {
+            if (i as i32) < topic.partition_count() {
+                continue;
+            }
+            let part = self.open_replica(&topic, i as i32, pm).await?;
+            topic.partitions.write().push(part);
+        }
+        Ok(())
+    }
+
+    /// Cluster mode: drops a deleted topic (stopping its groups, removing its logs).
+    pub fn remove_cluster_topic(&self, name: &str, id: Uuid) {
+        let removed = {
+            let mut topics = self.topics.write();
+            match topics.get(name) {
+                Some(t) if t.id == id => topics.remove(name),
+                _ => None,
+            }
+        };
+        let Some(topic) = removed else { return };
+        let cluster = self.cluster();
+        let parts = std::mem::take(&mut *topic.partitions.write());
+        for p in parts {
+            if let (Some(c), Some(r)) = (&cluster, &p.replica) {
+                c.transport.unregister_group(p.group);
+                let r = r.clone();
+                tokio::spawn(async move { r.shutdown().await });
+            }
+            remove_dir_later(p.log.clone());
+        }
+        self.hw_notify.notify_waiters();
+        tracing::info!(topic = name, "deleted topic");
+    }
+
+    /// Cluster mode: applies a topic's new config overrides.
+    pub fn apply_cluster_configs(&self, name: &str, configs: &BTreeMap<String, String>) {
+        let Some(topic) = self.topic(name) else {
+            return;
+        };
+        match TopicConfig::resolve(&self.config.read().topic_defaults, configs) {
+            Ok(tc) => {
+                let durability = self.config.read().durability;
+                for p in topic.partitions.read().iter() {
+                    p.log.set_config(log_config(&tc, durability));
+                }
+                *topic.config.write() = tc;
+                *topic.overrides.write() = configs.clone();
+            }
+            Err(e) => tracing::error!(topic = name, "controller config does not resolve: {e}"),
+        }
+    }
+
+    async fn open_replica(
+        self: &Arc<Self>,
+        topic: &Topic,
+        index: i32,
+        pm: &crate::cluster::PartitionMeta,
+    ) -> anyhow::Result<Arc<Partition>> {
+        let c = self
+            .cluster()
+            .ok_or_else(|| anyhow::anyhow!("not in cluster mode"))?;
+        let dir = crate::cluster::partition_dir(&self.log_dirs, &topic.name, index);
+        if dir.exists() {
+            match crate::cluster::read_partition_metadata(&dir) {
+                Some(id) if id == topic.id => {}
+                other => {
+                    tracing::warn!(dir = %dir.display(), found = ?other, topic_id = %topic.id, "removing a directory of another topic incarnation");
+                    std::fs::remove_dir_all(&dir)?;
+                }
+            }
+        }
+        crate::cluster::write_partition_metadata(&dir, topic.id)?;
+        let durability = self.config.read().durability;
+        let lc = log_config(&topic.config.read(), durability);
+        let replica = riffle_replication::PartitionReplica::open(
+            c.node_id as riffle_replication::NodeId,
+            &dir,
+            lc,
+            c.raft_config(),
+            c.transport.network(pm.group),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("opening {}: {e}", dir.display()))?;
+        let replica = Arc::new(replica);
+        c.transport.register_group(pm.group, replica.raft().clone());
+        if pm.replicas.first() == Some(&c.node_id) && !replica.raft().is_initialized().await? {
+            let members: std::collections::BTreeSet<riffle_replication::NodeId> = pm
+                .replicas
+                .iter()
+                .map(|r| *r as riffle_replication::NodeId)
+                .collect();
+            if let Err(e) = replica.raft().initialize(members).await {
+                tracing::debug!("partition group already initialised: {e}");
+            }
+        }
+        let log = replica.partition_log().clone();
+        let part = Arc::new(Partition {
+            topic: topic.name.clone(),
+            index,
+            log,
+            leader_epoch: AtomicI32::new(0),
+            high_watermark: AtomicI64::new(0),
+            writer: tokio::sync::Mutex::new(ProducerStateMap::default()),
+            replica: Some(replica.clone()),
+            replicas: pm.replicas.clone(),
+            leader_node: AtomicI32::new(-1),
+            leader_ready: AtomicBool::new(false),
+            isr: RwLock::new(vec![]),
+            group: pm.group,
+        });
+        tokio::spawn(crate::cluster::watch_partition(
+            Arc::downgrade(self),
+            part.clone(),
+            replica,
+            topic.id,
+        ));
+        Ok(part)
+    }
+
+    /// Cluster mode: waits (briefly) until the fold has made a created topic live here.
+    fn wait_for_topic(&self, name: &str, id: Uuid) -> Result<Arc<Topic>, TopicError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(t) = self.topic(name).filter(|t| t.id == id) {
+                return Ok(t);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(TopicError::Meta(format!(
+                    "topic '{name}' was created but is not open on node {} yet",
+                    self.node_id
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Cluster mode: marks a `__consumer_offsets` partition as coordinated here (or not).
+    pub fn coordinator_loaded(&self, partition: i32, loaded: bool) {
+        let mut c = self.coordinating.lock();
+        if loaded {
+            c.insert(partition);
+        } else {
+            c.remove(&partition);
+        }
+    }
+
+    /// Whether this node coordinates `group_id` now: None if it does, else the Kafka error
+    /// (NOT_COORDINATOR, or COORDINATOR_LOAD_IN_PROGRESS while loading).
+    pub fn coordinator_error(
+        &self,
+        group_id: &str,
+    ) -> Option<kafka_protocol::error::ResponseError> {
+        use kafka_protocol::error::ResponseError;
+        self.cluster()?;
+        let p = self.groups.partition_for(group_id);
+        if self.coordinating.lock().contains(&p) {
+            return None;
+        }
+        match self.partition(crate::group::records::OFFSETS_TOPIC, p) {
+            Some(part) if part.is_leader() => Some(ResponseError::CoordinatorLoadInProgress),
+            _ => Some(ResponseError::NotCoordinator),
+        }
+    }
+
+    /// Cluster mode: a partition's leadership changed on this node.
+    pub fn on_leadership(self: &Arc<Self>, partition: &Arc<Partition>, leading: bool) {
+        if partition.topic == crate::group::records::OFFSETS_TOPIC {
+            crate::group::offsets_topic::on_leadership(self, partition, leading);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    ClientWriteError, InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -70,6 +72,8 @@ const FRAME_RESPONSE: u8 = 2;
 const RPC_APPEND: u8 = 1;
 const RPC_VOTE: u8 = 2;
 const RPC_SNAPSHOT: u8 = 3;
+/// A client write forwarded to the group's leader (body: the batch as blob 0).
+const RPC_WRITE: u8 = 4;
 
 const STATUS_OK: u8 = 0;
 const STATUS_RAFT_ERROR: u8 = 1;
@@ -686,10 +690,76 @@ async fn serve(raft: &Raft<PartitionRaft>, rpc: u8, body: Body) -> (u8, Body) {
             Ok(req) => reply(raft.install_snapshot(req).await),
             Err(e) => bad(e),
         },
+        RPC_WRITE => match body.blobs.into_iter().next() {
+            Some(batch) => match crate::log_store::check_one_batch(&batch) {
+                Ok(()) => reply(raft.client_write(batch).await.map(|r| r.data)),
+                Err(e) => (STATUS_BAD_REQUEST, json_body(&e)),
+            },
+            None => (STATUS_BAD_REQUEST, json_body(&"write without a batch")),
+        },
         other => (
             STATUS_BAD_REQUEST,
             json_body(&format!("unknown rpc {other}")),
         ),
+    }
+}
+
+/// Why a forwarded write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The peer could not be reached or did not answer in time (the write may still happen).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The peer is not the leader (the leader it knows, if any).
+    #[error("node is not the leader (leader: {0:?})")]
+    NotLeader(Option<NodeId>),
+    /// The peer's Raft refused the write.
+    #[error("write refused: {0}")]
+    Refused(String),
+}
+
+impl Transport {
+    /// Forwards one record batch to `peer`'s Raft of `group` as a client write and returns
+    /// the Kafka base offset it was committed at.
+    pub async fn forward_write(
+        &self,
+        peer: NodeId,
+        group: GroupId,
+        batch: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<i64, ForwardError> {
+        let body = Body {
+            json: Vec::new(),
+            blobs: vec![batch],
+        };
+        let (status, body) = self
+            .call(peer, group, RPC_WRITE, body, ttl)
+            .await
+            .map_err(|e| ForwardError::Unreachable(e.to_string()))?;
+        match status {
+            STATUS_OK => from_json::<i64>(&body.json)
+                .map_err(|e| ForwardError::Unreachable(format!("undecodable answer: {e}"))),
+            STATUS_RAFT_ERROR => {
+                match from_json::<RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>(
+                    &body.json,
+                ) {
+                    Ok(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                        Err(ForwardError::NotLeader(f.leader_id))
+                    }
+                    Ok(e) => Err(ForwardError::Refused(e.to_string())),
+                    Err(e) => Err(ForwardError::Unreachable(format!(
+                        "undecodable answer: {e}"
+                    ))),
+                }
+            }
+            STATUS_UNKNOWN_GROUP => Err(ForwardError::Unreachable(format!(
+                "node {peer} does not serve group {group}"
+            ))),
+            s => Err(ForwardError::Refused(format!(
+                "status {s}: {}",
+                String::from_utf8_lossy(&body.json)
+            ))),
+        }
     }
 }
 

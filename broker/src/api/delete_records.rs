@@ -27,6 +27,10 @@ pub fn handle(broker: &Broker, _version: i16, req: DeleteRecordsRequest) -> Dele
                     else {
                         return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
+                    if p.replica.is_some() {
+                        // Deleting a prefix must go through the partition's Raft log first.
+                        return r.with_error_code(ResponseError::PolicyViolation.code());
+                    }
                     let hw = p.high_watermark();
                     let offset = if dp.offset == -1 { hw } else { dp.offset };
                     if offset < 0 || offset > hw {

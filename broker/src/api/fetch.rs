@@ -56,10 +56,18 @@ fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchRespons
                 ));
                 continue;
             };
-            // KIP-320: a client ahead of or behind our leader epoch is told so.
-            if fp.current_leader_epoch >= 0 && fp.current_leader_epoch != p.leader_epoch {
+            if !p.is_leader() {
                 saw_error = true;
-                let code = if fp.current_leader_epoch > p.leader_epoch {
+                partitions.push(partition_error(
+                    fp.partition,
+                    ResponseError::NotLeaderOrFollower.code(),
+                ));
+                continue;
+            }
+            // KIP-320: a client ahead of or behind our leader epoch is told so.
+            if fp.current_leader_epoch >= 0 && fp.current_leader_epoch != p.leader_epoch() {
+                saw_error = true;
+                let code = if fp.current_leader_epoch > p.leader_epoch() {
                     ResponseError::UnknownLeaderEpoch.code()
                 } else {
                     ResponseError::FencedLeaderEpoch.code()

@@ -8,6 +8,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::metadata::advertised_endpoint;
 use super::str_bytes;
+use std::sync::Arc;
+
+use crate::group::records::OFFSETS_TOPIC;
 use crate::state::Broker;
 
 pub const KEY_TYPE_GROUP: i8 = 0;
@@ -25,7 +28,41 @@ fn key_type_error(key_type: i8) -> Option<(i16, &'static str)> {
     }
 }
 
-fn coordinator(broker: &Broker, key: StrBytes, key_type: i8) -> Coordinator {
+/// Cluster mode: the leader of the group's `__consumer_offsets` partition (the topic is
+/// created on first use, as Kafka does; meanwhile COORDINATOR_NOT_AVAILABLE).
+fn cluster_coordinator(broker: &Arc<Broker>, key: StrBytes) -> Coordinator {
+    let unavailable = |msg: &str| {
+        Coordinator::default()
+            .with_key(key.clone())
+            .with_node_id(BrokerId(-1))
+            .with_host(str_bytes(""))
+            .with_port(-1)
+            .with_error_code(ResponseError::CoordinatorNotAvailable.code())
+            .with_error_message(Some(str_bytes(msg)))
+    };
+    let Some(topic) = broker.topic(OFFSETS_TOPIC) else {
+        crate::group::offsets_topic::create_in_background(broker);
+        return unavailable("the offsets topic is being created");
+    };
+    let p = broker.groups.partition_for(key.as_str());
+    let Some(part) = topic.partition(p) else {
+        return unavailable("the offsets topic has too few partitions");
+    };
+    let (leader, ..) = broker.partition_view(&topic, &part);
+    match broker.brokers().into_iter().find(|b| b.0 == leader) {
+        Some((id, host, port)) => Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(id))
+            .with_host(str_bytes(host))
+            .with_port(port),
+        None => unavailable("the coordinator has no leader yet"),
+    }
+}
+
+fn coordinator(broker: &Arc<Broker>, key: StrBytes, key_type: i8) -> Coordinator {
+    if key_type == KEY_TYPE_GROUP && broker.cluster().is_some() {
+        return cluster_coordinator(broker, key);
+    }
     let (host, port) = advertised_endpoint(broker);
     match key_type_error(key_type) {
         None => Coordinator::default()
@@ -44,7 +81,7 @@ fn coordinator(broker: &Broker, key: StrBytes, key_type: i8) -> Coordinator {
 }
 
 pub fn handle(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     version: i16,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {

@@ -64,8 +64,11 @@ pub fn handle(broker: &Broker, version: i16, req: ListOffsetsRequest) -> ListOff
                     else {
                         return base.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    if lp.current_leader_epoch >= 0 && lp.current_leader_epoch != p.leader_epoch {
-                        let code = if lp.current_leader_epoch > p.leader_epoch {
+                    if !p.is_leader() {
+                        return base.with_error_code(ResponseError::NotLeaderOrFollower.code());
+                    }
+                    if lp.current_leader_epoch >= 0 && lp.current_leader_epoch != p.leader_epoch() {
+                        let code = if lp.current_leader_epoch > p.leader_epoch() {
                             ResponseError::UnknownLeaderEpoch.code()
                         } else {
                             ResponseError::FencedLeaderEpoch.code()
@@ -77,7 +80,7 @@ pub fn handle(broker: &Broker, version: i16, req: ListOffsetsRequest) -> ListOff
                         Ok((offset, ts)) => base
                             .with_offset(offset)
                             .with_timestamp(ts)
-                            .with_leader_epoch(if version >= 4 { p.leader_epoch } else { -1 }),
+                            .with_leader_epoch(if version >= 4 { p.leader_epoch() } else { -1 }),
                         Err(code) => base.with_error_code(code),
                     }
                 })

@@ -45,12 +45,19 @@ pub fn topic_metadata(broker: &Broker, t: &Topic) -> MetadataResponseTopic {
         .read()
         .iter()
         .map(|p| {
+            let (leader, epoch, replicas, isr) = broker.partition_view(t, p);
+            let code = if leader < 0 {
+                ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
             MetadataResponsePartition::default()
+                .with_error_code(code)
                 .with_partition_index(p.index)
-                .with_leader_id(BrokerId(broker.node_id))
-                .with_leader_epoch(p.leader_epoch)
-                .with_replica_nodes(vec![BrokerId(broker.node_id)])
-                .with_isr_nodes(vec![BrokerId(broker.node_id)])
+                .with_leader_id(BrokerId(leader))
+                .with_leader_epoch(epoch)
+                .with_replica_nodes(replicas.into_iter().map(BrokerId).collect())
+                .with_isr_nodes(isr.into_iter().map(BrokerId).collect())
         })
         .collect();
     MetadataResponseTopic::default()
@@ -82,7 +89,6 @@ pub fn auto_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, TopicError
 }
 
 pub fn handle(broker: &Broker, version: i16, req: MetadataRequest) -> MetadataResponse {
-    let (host, port) = advertised_endpoint(broker);
     let auto_create_enabled = broker.config.read().auto_create_topics_enable;
     let allow_auto = auto_create_enabled && (version < 4 || req.allow_auto_topic_creation);
     let include_topic_ops = version >= 8 && req.include_topic_authorized_operations;
@@ -150,11 +156,18 @@ pub fn handle(broker: &Broker, version: i16, req: MetadataRequest) -> MetadataRe
     if include_cluster_ops {
         resp.cluster_authorized_operations = CLUSTER_AUTHORIZED_OPERATIONS;
     }
-    resp.with_brokers(vec![MetadataResponseBroker::default()
-        .with_node_id(BrokerId(broker.node_id))
-        .with_host(str_bytes(host))
-        .with_port(port)])
+    let brokers = broker
+        .brokers()
+        .into_iter()
+        .map(|(id, host, port)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id))
+                .with_host(str_bytes(host))
+                .with_port(port)
+        })
+        .collect();
+    resp.with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
-        .with_controller_id(BrokerId(broker.node_id))
+        .with_controller_id(BrokerId(broker.controller_id()))
         .with_topics(topics)
 }

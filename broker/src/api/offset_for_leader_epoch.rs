@@ -30,19 +30,22 @@ pub fn handle(
                     let Some(p) = topic.as_ref().and_then(|t| t.partition(op.partition)) else {
                         return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    if op.current_leader_epoch >= 0 && op.current_leader_epoch != p.leader_epoch {
-                        let code = if op.current_leader_epoch > p.leader_epoch {
+                    if !p.is_leader() {
+                        return r.with_error_code(ResponseError::NotLeaderOrFollower.code());
+                    }
+                    if op.current_leader_epoch >= 0 && op.current_leader_epoch != p.leader_epoch() {
+                        let code = if op.current_leader_epoch > p.leader_epoch() {
                             ResponseError::UnknownLeaderEpoch.code()
                         } else {
                             ResponseError::FencedLeaderEpoch.code()
                         };
                         return r.with_error_code(code);
                     }
-                    if op.leader_epoch == p.leader_epoch {
+                    if op.leader_epoch == p.leader_epoch() {
                         // The current epoch ends at the log end (what a consumer may read up
                         // to is bounded by the high watermark).
                         return r
-                            .with_leader_epoch(p.leader_epoch)
+                            .with_leader_epoch(p.leader_epoch())
                             .with_end_offset(p.high_watermark());
                     }
                     match p.log.end_offset_for_epoch(op.leader_epoch) {

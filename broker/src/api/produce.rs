@@ -17,7 +17,7 @@ use riffle_protocol::batch::{set_log_append_time, BatchError, BatchIter};
 use super::{str_bytes, Reply};
 use crate::errors::{batch_error_code, storage_error_code};
 use crate::producer_state::{last_sequence, SequenceCheck};
-use crate::state::{now_ms, Broker, Partition};
+use crate::state::{now_ms, AppendError, Appending, Broker, Partition};
 
 /// Replicas in sync for a partition (single node: the leader alone).
 const ISR_SIZE: i32 = 1;
@@ -34,7 +34,9 @@ struct Pending {
     topic: usize,
     partition: usize,
     log: Arc<Partition>,
-    end_offset: i64,
+    appending: Option<Appending>,
+    /// The idempotent producer's (id, first sequence), to fill in its offsets when committed.
+    producer: Option<(i64, i32)>,
 }
 
 /// Validates the records of one partition of a produce request: exactly one v2 batch with a
@@ -119,6 +121,7 @@ fn require_keys(records: &bytes::Bytes) -> Result<(), String> {
 
 pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Reply {
     let acks = req.acks;
+    let timeout_ms = req.timeout_ms;
     let mut response = ProduceResponse::default();
     let mut pending: Vec<Pending> = vec![];
     let request_error = if version < 3 {
@@ -168,12 +171,28 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                     tc.cleanup_policy.compacts(),
                 )
             };
-            if acks == -1 && ISR_SIZE < min_isr {
+            if !partition.is_leader() {
+                tr.partition_responses.push(error_partition(
+                    pd.index,
+                    ResponseError::NotLeaderOrFollower.code(),
+                    Some(format!(
+                        "node {} does not lead {}-{}",
+                        broker.node_id, topic.name, pd.index
+                    )),
+                ));
+                continue;
+            }
+            let isr_size = if partition.replica.is_some() {
+                partition.isr.read().len() as i32
+            } else {
+                ISR_SIZE
+            };
+            if acks == -1 && isr_size < min_isr {
                 tr.partition_responses.push(error_partition(
                     pd.index,
                     ResponseError::NotEnoughReplicas.code(),
                     Some(format!(
-                        "{ISR_SIZE} in-sync replicas, min.insync.replicas is {min_isr}"
+                        "{isr_size} in-sync replicas, min.insync.replicas is {min_isr}"
                     )),
                 ));
                 continue;
@@ -216,30 +235,43 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                     if log_append_time {
                         set_log_append_time(&mut data, now);
                     }
-                    let log = partition.log.clone();
-                    let epoch_leader = partition.leader_epoch;
-                    match tokio::task::block_in_place(|| log.append(&mut data, epoch_leader, now)) {
-                        Ok(info) => {
+                    match broker.start_append(&partition, data, now).await {
+                        Ok(Appending::Local {
+                            base_offset,
+                            end_offset,
+                        }) => {
                             writer.record(
                                 pid,
                                 epoch,
                                 first_seq,
                                 last_seq,
-                                info.base_offset,
-                                info.last_offset,
+                                base_offset,
+                                end_offset - 1,
                             );
-                            Ok((info.base_offset, info.log_end_offset))
+                            Ok((
+                                base_offset,
+                                Some(Appending::Local {
+                                    base_offset,
+                                    end_offset,
+                                }),
+                            ))
+                        }
+                        Ok(replicated) => {
+                            // Offsets are known once committed; the sequence is taken now.
+                            writer.record(pid, epoch, first_seq, last_seq, -1, -1);
+                            Ok((-1, Some(replicated)))
                         }
                         Err(e) => {
-                            tracing::error!(topic = %topic.name, partition = pd.index, "append failed: {e}");
-                            Err((storage_error_code(&e), Some(e.to_string())))
+                            tracing::warn!(topic = %topic.name, partition = pd.index, "append failed: {e}");
+                            Err((append_error_code(&e), Some(e.to_string())))
                         }
                     }
                 }
-                SequenceCheck::Duplicate {
-                    base_offset,
-                    last_offset,
-                } => Ok((base_offset, last_offset + 1)),
+                SequenceCheck::Duplicate { base_offset, .. } if base_offset < 0 => Err((
+                    ResponseError::RequestTimedOut.code(),
+                    Some("the original of this retried batch is still being replicated".into()),
+                )),
+                SequenceCheck::Duplicate { base_offset, .. } => Ok((base_offset, None)),
                 SequenceCheck::InvalidProducerEpoch => {
                     Err((ResponseError::InvalidProducerEpoch.code(), None))
                 }
@@ -255,7 +287,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
             };
             drop(writer);
             match outcome {
-                Ok((base_offset, end_offset)) => {
+                Ok((base_offset, appending)) => {
                     tr.partition_responses.push(
                         PartitionProduceResponse::default()
                             .with_index(pd.index)
@@ -267,7 +299,8 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                         topic: ti,
                         partition: pi,
                         log: partition,
-                        end_offset,
+                        appending,
+                        producer: (pid >= 0).then_some((pid, first_seq)),
                     });
                 }
                 Err((code, msg)) => tr
@@ -277,13 +310,14 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
         }
         response.responses.push(tr);
     }
+    let timeout = std::time::Duration::from_millis(timeout_ms.max(1) as u64);
     if acks == 0 {
         // No answer, but the data must still become durable and visible.
         let broker = broker.clone();
         tokio::spawn(async move {
-            for p in pending {
-                if let Err(e) = broker.commit_to(&p.log, p.end_offset).await {
-                    tracing::error!(topic = %p.log.topic, partition = p.log.index, "flush failed: {e}");
+            for mut p in pending {
+                if let Err(e) = finish_owned(&broker, &mut p, timeout).await {
+                    tracing::warn!(topic = %p.log.topic, partition = p.log.index, "acks=0 append failed: {e}");
                 }
             }
         });
@@ -291,14 +325,73 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
     }
     let broker = broker.clone();
     Reply::Later(Box::pin(async move {
-        for p in pending {
-            if let Err(e) = broker.commit_to(&p.log, p.end_offset).await {
-                tracing::error!(topic = %p.log.topic, partition = p.log.index, "flush failed: {e}");
-                let pr = &mut response.responses[p.topic].partition_responses[p.partition];
-                pr.error_code = storage_error_code(&e);
-                pr.base_offset = -1;
+        // Start every wait at once (partitions replicate in parallel), answer when all end.
+        let results = futures::future::join_all(
+            pending
+                .iter_mut()
+                .map(|p| finish_owned(&broker, p, timeout)),
+        )
+        .await;
+        for (p, r) in pending.iter().zip(results) {
+            let pr = &mut response.responses[p.topic].partition_responses[p.partition];
+            match r {
+                Ok(Some(base)) => pr.base_offset = base,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(topic = %p.log.topic, partition = p.log.index, "produce not acknowledged: {e}");
+                    pr.error_code = append_error_code(&e);
+                    pr.error_message = Some(str_bytes(e.to_string()));
+                    pr.base_offset = -1;
+                }
             }
         }
         ResponseKind::Produce(response)
     }))
+}
+
+/// Kafka's error code for a failed append.
+fn append_error_code(e: &AppendError) -> i16 {
+    match e {
+        AppendError::Storage(e) => storage_error_code(e),
+        AppendError::NotLeader => ResponseError::NotLeaderOrFollower.code(),
+        AppendError::Timeout => ResponseError::RequestTimedOut.code(),
+        AppendError::Replication(_) => ResponseError::NotLeaderOrFollower.code(),
+    }
+}
+
+/// Waits for one pending append; returns the committed base offset when it was not known.
+async fn finish_owned(
+    broker: &Arc<Broker>,
+    p: &mut Pending,
+    timeout: std::time::Duration,
+) -> Result<Option<i64>, AppendError> {
+    let Some(appending) = p.appending.take() else {
+        return Ok(None);
+    };
+    if let Appending::Replicated { .. } = appending {
+        // The commit may outlive this request's timeout: whenever it lands, the producer
+        // state learns the batch's offsets (a retry is then answered as a duplicate).
+        let b = broker.clone();
+        let partition = p.log.clone();
+        let producer = p.producer;
+        let never = std::time::Duration::from_secs(365 * 24 * 3600);
+        let commit = tokio::spawn(async move {
+            let (base, end) = b.finish_append(&partition, appending, never).await?;
+            if let Some((pid, first_seq)) = producer {
+                partition
+                    .writer
+                    .lock()
+                    .await
+                    .set_offsets(pid, first_seq, base, end - 1);
+            }
+            Ok::<i64, AppendError>(base)
+        });
+        return match tokio::time::timeout(timeout, commit).await {
+            Ok(Ok(r)) => r.map(Some),
+            Ok(Err(e)) => Err(AppendError::Replication(e.to_string())),
+            Err(_) => Err(AppendError::Timeout),
+        };
+    }
+    broker.finish_append(&p.log, appending, timeout).await?;
+    Ok(None)
 }

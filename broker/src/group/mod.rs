@@ -408,6 +408,15 @@ impl GroupCoordinator {
         )
     }
 
+    /// Drops the in-memory state of every classic group stored in `partition` of
+    /// `__consumer_offsets` (cluster mode: its leadership moved, or before reloading it).
+    pub fn unload_partition(&self, partition: i32) {
+        let n = self.inner.offsets_partitions.load(Ordering::Acquire);
+        let mut g = self.inner.groups.lock();
+        g.groups
+            .retain(|id, _| records::partition_for(id, n) != partition);
+    }
+
     /// Number of groups held (for tests and metrics).
     pub fn group_count(&self) -> usize {
         self.inner.groups.lock().groups.len()

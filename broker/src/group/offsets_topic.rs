@@ -20,6 +20,8 @@ use crate::state::{now_ms, Broker, Partition, Topic, TopicError};
 
 /// Kafka's `offsets.topic.segment.bytes` default.
 pub const OFFSETS_TOPIC_SEGMENT_BYTES: i64 = 104_857_600;
+/// How long a group write may wait for replication.
+const APPEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Bytes read per step while replaying a partition.
 const REPLAY_READ_BYTES: u32 = 1 << 20;
 
@@ -146,14 +148,6 @@ impl OffsetsTopicStore {
     }
 }
 
-/// Runs `f` (blocking file I/O) without stalling other tasks where the runtime allows it.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
-
 impl GroupStore for OffsetsTopicStore {
     fn write(&self, batches: &[(i32, &[GroupRecord])]) -> StoreFuture {
         let now = now_ms();
@@ -199,21 +193,25 @@ impl GroupStore for OffsetsTopicStore {
                 };
                 let writer = partition.writer.lock().await;
                 let mut appended = vec![];
-                let mut end = None;
-                for (i, mut data) in batches {
-                    let log = &partition.log;
-                    match blocking(|| log.append(&mut data, partition.leader_epoch, now)) {
-                        Ok(info) => {
-                            end = Some(info.log_end_offset);
+                let mut started = vec![];
+                for (i, data) in batches {
+                    match broker.start_append(&partition, data, now).await {
+                        Ok(a) => {
+                            started.push(a);
                             appended.push(i);
                         }
                         Err(e) => results[i] = Err(StoreError(e.to_string())),
                     }
                 }
                 drop(writer);
-                if let Some(end) = end {
+                if !started.is_empty() {
                     let b = broker.clone();
-                    let handle = tokio::spawn(async move { b.commit_to(&partition, end).await });
+                    let handle = tokio::spawn(async move {
+                        for a in started {
+                            b.finish_append(&partition, a, APPEND_TIMEOUT).await?;
+                        }
+                        Ok::<(), crate::state::AppendError>(())
+                    });
                     flushes.insert(p, (appended, handle));
                 }
             }
@@ -231,4 +229,59 @@ impl GroupStore for OffsetsTopicStore {
             results
         })
     }
+}
+
+/// Cluster mode: this node started or stopped leading a partition of `__consumer_offsets`.
+/// A new leader reloads the partition's groups (once everything in its log is committed)
+/// before coordinating them; a former leader forgets them.
+pub fn on_leadership(broker: &Arc<Broker>, partition: &Arc<Partition>, leading: bool) {
+    let index = partition.index;
+    if !leading {
+        broker.groups.unload_partition(index);
+        broker.coordinator_loaded(index, false);
+        return;
+    }
+    let b = broker.clone();
+    let p = partition.clone();
+    tokio::spawn(async move {
+        let end = p.log.log_end_offset();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while p.high_watermark() < end && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if !p.is_leader() {
+            return;
+        }
+        let part = p.clone();
+        match tokio::task::spawn_blocking(move || read_partition(&part)).await {
+            Ok(Ok(records)) => {
+                b.groups.unload_partition(index);
+                b.groups.replay(&records);
+                if p.is_leader() {
+                    b.coordinator_loaded(index, true);
+                }
+                tracing::info!(
+                    partition = index,
+                    records = records.len(),
+                    "coordinating the groups of {OFFSETS_TOPIC}-{index}"
+                );
+            }
+            Ok(Err(e)) => tracing::error!("loading {OFFSETS_TOPIC}-{index}: {e:#}"),
+            Err(_) => {}
+        }
+    });
+}
+
+/// Cluster mode: creates `__consumer_offsets` in the background (FindCoordinator's first use).
+pub fn create_in_background(broker: &Arc<Broker>) {
+    static CREATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if CREATING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return;
+    }
+    let b = broker.clone();
+    tokio::spawn(async move {
+        let partitions = b.config.read().offsets_topic_num_partitions.max(1);
+        let _ = OffsetsTopicStore::topic(&b, partitions, -1).await;
+        CREATING.store(false, std::sync::atomic::Ordering::Release);
+    });
 }

@@ -139,20 +139,18 @@ impl Registry {
             .partition(0)
             .ok_or_else(|| format!("{SCHEMAS_TOPIC} has no partition 0"))?;
         let now = now_ms();
-        let mut data = records::encode_batch(recs, now)?;
-        let end = {
+        let data = records::encode_batch(recs, now)?;
+        let appending = {
             let _writer = partition.writer.lock().await;
-            let log = partition.log.clone();
-            let epoch = partition.leader_epoch;
-            tokio::task::spawn_blocking(move || log.append(&mut data, epoch, now))
+            self.broker
+                .start_append(&partition, data, now)
                 .await
                 .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?
-                .log_end_offset
         };
         self.broker
-            .commit_to(&partition, end)
+            .finish_append(&partition, appending, std::time::Duration::from_secs(10))
             .await
+            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 }
