@@ -45,6 +45,8 @@ pub const PRODUCER_ID_BLOCK: i64 = 1000;
 pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
 /// File in each partition directory naming the topic id it belongs to (as Kafka writes).
 pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
+/// How long a caught-up preferred replica follows another leader before taking over.
+const PREFERRED_LEADER_DELAY: Duration = Duration::from_secs(10);
 /// How often a leader re-evaluates its in-sync replicas.
 const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// Bytes read per step while folding the metadata log.
@@ -703,6 +705,7 @@ pub async fn watch_partition(
     let mut ready_term: Option<u64> = None;
     let mut caught_up_at: HashMap<NodeId, Instant> = HashMap::new();
     let mut reported: Option<(i32, i32, Vec<i32>)> = None;
+    let mut not_preferred_since: Option<Instant> = None;
     let mut tick = tokio::time::interval(ISR_CHECK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -788,6 +791,22 @@ pub async fn watch_partition(
                 reported = Some(state);
             }
         } else {
+            // Preferred-leader balancing: the first assigned replica, once it has followed
+            // another leader with a caught-up log for a while, takes leadership back.
+            let preferred = partition.replicas.first().map(|r| *r as NodeId) == Some(me);
+            let caught_up = m.last_applied.map(|l| l.index) == m.last_log_index;
+            let other_leader = m.current_leader.is_some_and(|l| l != me);
+            if preferred && caught_up && other_leader && m.state == openraft::ServerState::Follower
+            {
+                let since = *not_preferred_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= PREFERRED_LEADER_DELAY {
+                    tracing::info!(topic = %partition.topic, partition = partition.index, "taking back leadership as the preferred replica");
+                    let _ = replica.raft().trigger().elect().await;
+                    not_preferred_since = None;
+                }
+            } else {
+                not_preferred_since = None;
+            }
             if ready_term.take().is_some() {
                 b.on_leadership(&partition, false);
             }

@@ -59,8 +59,96 @@ pub fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
+/// Cluster mode: a group request sent to a node that does not coordinate the group is
+/// answered NOT_COORDINATOR (or COORDINATOR_LOAD_IN_PROGRESS) and the client looks again.
+fn not_coordinator(broker: &Broker, body: &RequestKind, version: i16) -> Option<ResponseKind> {
+    use kafka_protocol::messages::*;
+    let group = match body {
+        RequestKind::JoinGroup(r) => r.group_id.0.as_str(),
+        RequestKind::SyncGroup(r) => r.group_id.0.as_str(),
+        RequestKind::Heartbeat(r) => r.group_id.0.as_str(),
+        RequestKind::LeaveGroup(r) => r.group_id.0.as_str(),
+        RequestKind::OffsetCommit(r) => r.group_id.0.as_str(),
+        RequestKind::OffsetFetch(r) if version < 8 => r.group_id.0.as_str(),
+        RequestKind::OffsetDelete(r) => r.group_id.0.as_str(),
+        RequestKind::ConsumerGroupHeartbeat(r) => r.group_id.0.as_str(),
+        _ => return None,
+    };
+    let code = broker.coordinator_error(group)?.code();
+    Some(match body {
+        RequestKind::JoinGroup(_) => {
+            ResponseKind::JoinGroup(JoinGroupResponse::default().with_error_code(code))
+        }
+        RequestKind::SyncGroup(_) => {
+            ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(code))
+        }
+        RequestKind::Heartbeat(_) => {
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(code))
+        }
+        RequestKind::LeaveGroup(_) => {
+            ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(code))
+        }
+        RequestKind::OffsetDelete(_) => {
+            ResponseKind::OffsetDelete(OffsetDeleteResponse::default().with_error_code(code))
+        }
+        RequestKind::ConsumerGroupHeartbeat(_) => ResponseKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(code)
+                .with_error_message(Some(str_bytes("this node does not coordinate the group"))),
+        ),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(
+            OffsetCommitResponse::default().with_topics(
+                r.topics
+                    .iter()
+                    .map(|t| {
+                        offset_commit_response::OffsetCommitResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(
+                                t.partitions
+                                    .iter()
+                                    .map(|p| {
+                                        offset_commit_response::OffsetCommitResponsePartition::default()
+                                            .with_partition_index(p.partition_index)
+                                            .with_error_code(code)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(
+            OffsetFetchResponse::default().with_error_code(code).with_topics(
+                r.topics
+                    .iter()
+                    .flatten()
+                    .map(|t| {
+                        offset_fetch_response::OffsetFetchResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(
+                                t.partition_indexes
+                                    .iter()
+                                    .map(|p| {
+                                        offset_fetch_response::OffsetFetchResponsePartition::default()
+                                            .with_partition_index(*p)
+                                            .with_committed_offset(-1)
+                                            .with_error_code(code)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            ),
+        ),
+        _ => return None,
+    })
+}
+
 pub async fn dispatch(broker: &Arc<Broker>, req: DecodedRequest) -> Reply {
     let v = req.api_version;
+    if let Some(resp) = not_coordinator(broker, &req.body, v) {
+        return Reply::Now(resp);
+    }
     match req.body {
         RequestKind::ApiVersions(r) => {
             Reply::Now(ResponseKind::ApiVersions(api_versions::handle(v, r)))
