@@ -420,6 +420,10 @@ impl Group {
                 .expect("sleep");
         }
         tokio::time::sleep(down).await;
+        if wipe_on_restart() {
+            let dir = self.dir.path().join(format!("node-{node}"));
+            std::fs::remove_dir_all(&dir).expect("wipe the replica's directory");
+        }
         self.open(node, incarnation + 1).await;
     }
 }
@@ -664,6 +668,14 @@ impl std::fmt::Display for SeedReport {
             self.restarted_behind
         )
     }
+}
+
+/// `RIFFLE_TEST_SIM_WIPE=1`: restarts come back with an empty directory (disk loss). Off by
+/// default: a wiped voter rejoining under its old id loses its vote and log, which Raft does
+/// not survive (acknowledged batches are lost; openraft's leader debug-asserts on the follower
+/// log going backwards). Kept to reproduce that until wiped replicas rejoin as learners.
+fn wipe_on_restart() -> bool {
+    std::env::var("RIFFLE_TEST_SIM_WIPE").is_ok_and(|v| v == "1")
 }
 
 fn seeds() -> Vec<u64> {
