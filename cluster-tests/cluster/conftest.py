@@ -364,6 +364,43 @@ class Cluster:
             raise AssertionError(f"topic {topic} not in Metadata: {t and t.error}")
         return dict(t.partitions)
 
+    def views(self, topic):
+        """{node_id: {partition: (leader, replicas, isr)} or an error string}: each running node's own Metadata
+        for the topic, asked of that node alone."""
+        out = {}
+        for node_id in self.running_ids():
+            try:
+                t = self.node_metadata(node_id, topic=topic).topics.get(topic)
+                if t is None or t.error is not None:
+                    out[node_id] = f"topic missing ({t.error if t is not None else 'not listed'})"
+                else:
+                    out[node_id] = {p: (pm.leader, list(pm.replicas), list(pm.isrs))
+                                    for p, pm in sorted(t.partitions.items())}
+            except Exception as e:
+                out[node_id] = f"Metadata failed: {e}"
+        return out
+
+    def wait_agreed_leaders(self, topic, partitions, leaders_in=None, timeout_s=60):
+        """Waits until every running node's own Metadata lists all partitions of the topic with the same
+        leader per partition, a running node (or one of `leaders_in`). Returns {partition: leader}; on timeout
+        fails with each node's view."""
+        allowed = set(leaders_in or self.running_ids())
+        deadline = time.monotonic() + timeout_s
+        while True:
+            views = self.views(topic)
+            leaders = None
+            if views and all(isinstance(v, dict) and sorted(v) == list(range(partitions)) for v in views.values()):
+                per_node = [{p: v[p][0] for p in v} for v in views.values()]
+                if all(pn == per_node[0] for pn in per_node) and set(per_node[0].values()) <= allowed:
+                    leaders = per_node[0]
+            if leaders is not None:
+                return leaders
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"running nodes {self.running_ids()} do not agree on leaders in {sorted(allowed)} for {topic} "
+                    f"after {timeout_s} s; per-node Metadata (leader, replicas, isr): {views}")
+            time.sleep(0.3)
+
     def leader_of(self, topic, partition, node_ids=None):
         """The leader node id of topic-partition as Metadata reports it (-1 if none)."""
         try:

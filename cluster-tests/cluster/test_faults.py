@@ -151,6 +151,7 @@ def test_leader_failover_keeps_every_acknowledged_message_exactly_once_in_order(
 
     cluster.start(victim)
     cluster.wait_fully_replicated(topic, partitions, timeout_s=60)
+    cluster.wait_agreed_leaders(topic, partitions)
 
     for load in loads:
         assert not load.errors, (
@@ -207,6 +208,7 @@ def test_two_of_three_down_refuses_acks_all_then_resumes_with_a_second_node(clus
     assert not errors, f"acks=all with nodes {running} running: {len(errors)} delivery errors, first {errors[:3]}"
     assert len(acked) == len(second)
 
+    cluster.wait_agreed_leaders(topic, partitions)
     read = read_partitions(cluster.bootstrap_of(running), topic, range(partitions))
     expected = by_partition(second, partitions)
     first_values = {v for _, _, v in first}
@@ -265,8 +267,9 @@ def test_wiped_node_rejoins_and_alone_holds_data_the_restarted_pair_serves(clust
 
     cluster.stop(b)
     cluster.start(a)
-    for p in range(partitions):
-        leader = cluster.wait_for_leader(topic, p, timeout_s=60)
+    print(f"per-node Metadata right after node {a} is ready again: {cluster.views(topic)}")
+    leaders = cluster.wait_agreed_leaders(topic, partitions, timeout_s=60)
+    for p, leader in leaders.items():
         assert leader == x, (
             f"partition {p}: node {a} (missing {len(after) // partitions} committed messages) leads instead of "
             f"node {x}")
@@ -303,6 +306,7 @@ def test_full_restart_keeps_topics_configs_and_messages(cluster):
     for topic in configs:
         assert topic in md.topics, f"{topic} missing from Metadata after a full restart: {sorted(md.topics)}"
         cluster.wait_fully_replicated(topic, partitions, timeout_s=60)
+        cluster.wait_agreed_leaders(topic, partitions)
 
     admin = admin_client(cluster.bootstrap)
     resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in configs]
@@ -338,5 +342,6 @@ def test_paused_leader_is_replaced_and_rejoins_after_resume(cluster, report_figu
     cluster.resume(victim)
     cluster.wait_ready(timeout_s=60)
     cluster.wait_fully_replicated(topic, partitions, timeout_s=60)
+    cluster.wait_agreed_leaders(topic, partitions)
     read = read_partitions(cluster.bootstrap, topic, range(partitions))
     assert read == by_partition(msgs, partitions), f"after resume of node {victim} (new leader was {new_leader})"
