@@ -35,10 +35,12 @@ pub mod replica;
 pub mod sim;
 pub mod state_machine;
 pub mod transport;
+pub mod vote_guard;
 
 pub use log_store::{OpenError, PartitionLogReader, PartitionLogStore};
 pub use replica::{partition_raft_config, PartitionReplica, ProposeError, Proposed};
 pub use state_machine::PartitionStateMachine;
+pub use vote_guard::VoteGuard;
 
 /// The node id type shared by the controller and partition groups (Kafka's `node.id`).
 pub type NodeId = u64;

@@ -91,6 +91,8 @@ struct Switchboard {
     rng: SimRng,
     /// Messages lost to `faults` so far.
     dropped: u64,
+    /// Wiped-disk vote guards per node.
+    guards: HashMap<NodeId, Arc<crate::vote_guard::VoteGuard>>,
 }
 
 impl Default for Switchboard {
@@ -101,6 +103,7 @@ impl Default for Switchboard {
             faults: MessageFaults::default(),
             rng: SimRng::new(0),
             dropped: 0,
+            guards: HashMap::new(),
         }
     }
 }
@@ -156,6 +159,15 @@ impl SimRouter {
     /// Makes `raft` reachable as `node`.
     pub fn register(&self, node: NodeId, raft: Raft<PartitionRaft>) {
         self.inner.lock().rafts.insert(node, raft);
+    }
+
+    /// Installs the wiped-disk vote guard of `node` (see `vote_guard.rs`).
+    pub fn set_vote_guard(&self, node: NodeId, guard: Arc<crate::vote_guard::VoteGuard>) {
+        self.inner.lock().guards.insert(node, guard);
+    }
+
+    fn guard(&self, node: NodeId) -> Option<Arc<crate::vote_guard::VoteGuard>> {
+        self.inner.lock().guards.get(&node).cloned()
     }
 
     /// Removes `node` (as if its process died).
@@ -308,6 +320,9 @@ impl RaftNetwork<PartitionRaft> for SimConnection {
         _option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
         let raft = self.router.deliver(self.from, self.target).await?;
+        if let Some(g) = self.router.guard(self.target) {
+            g.on_append(0, rpc.leader_commit);
+        }
         let resp = raft.append_entries(rpc).await.map_err(|e| self.remote(e))?;
         self.router.reply(self.from, self.target).await?;
         Ok(resp)
@@ -333,6 +348,11 @@ impl RaftNetwork<PartitionRaft> for SimConnection {
         _option: RPCOption,
     ) -> RpcResult<VoteResponse<NodeId>> {
         let raft = self.router.deliver(self.from, self.target).await?;
+        if let Some(g) = self.router.guard(self.target) {
+            if !g.may_vote(0, &rpc, &raft) {
+                return Err(unreachable(self.from, self.target, "wiped node not caught up").into());
+            }
+        }
         let resp = raft.vote(rpc).await.map_err(|e| self.remote(e))?;
         self.router.reply(self.from, self.target).await?;
         Ok(resp)

@@ -326,6 +326,7 @@ struct Inner {
     node_id: NodeId,
     local_addr: SocketAddr,
     groups: RwLock<HashMap<GroupId, Raft<PartitionRaft>>>,
+    guard: RwLock<Arc<crate::vote_guard::VoteGuard>>,
     conns: Mutex<HashMap<NodeId, Arc<PeerConn>>>,
     next_id: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -347,6 +348,7 @@ impl Transport {
                 node_id,
                 local_addr,
                 groups: RwLock::new(HashMap::new()),
+                guard: RwLock::new(Arc::new(crate::vote_guard::VoteGuard::new(false))),
                 conns: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 tasks: Mutex::new(Vec::new()),
@@ -422,6 +424,11 @@ impl Transport {
             }
         });
         self.inner.tasks.lock().push(task);
+    }
+
+    /// Installs the wiped-disk vote guard for every group this node serves.
+    pub fn set_vote_guard(&self, guard: Arc<crate::vote_guard::VoteGuard>) {
+        *self.inner.guard.write() = guard;
     }
 
     /// Serves RPCs for `group` with `raft`.
@@ -588,11 +595,12 @@ impl Transport {
                 body,
             } => {
                 let raft = self.inner.groups.read().get(&group).cloned();
+                let guard = self.inner.guard.read().clone();
                 let conn = conn.clone();
                 tokio::spawn(async move {
                     let (status, body) = match raft {
                         None => (STATUS_UNKNOWN_GROUP, Body::default()),
-                        Some(raft) => serve(&raft, rpc, body).await,
+                        Some(raft) => serve(&raft, &guard, group, rpc, body).await,
                     };
                     let frame = Frame::Response {
                         correlation,
@@ -669,7 +677,13 @@ impl Transport {
 }
 
 /// Serves one request on the local Raft of its group.
-async fn serve(raft: &Raft<PartitionRaft>, rpc: u8, body: Body) -> (u8, Body) {
+async fn serve(
+    raft: &Raft<PartitionRaft>,
+    guard: &crate::vote_guard::VoteGuard,
+    group: GroupId,
+    rpc: u8,
+    body: Body,
+) -> (u8, Body) {
     fn reply<T: Serialize, E: Serialize>(r: Result<T, E>) -> (u8, Body) {
         match r {
             Ok(v) => (STATUS_OK, json_body(&v)),
@@ -679,10 +693,17 @@ async fn serve(raft: &Raft<PartitionRaft>, rpc: u8, body: Body) -> (u8, Body) {
     let bad = |e: FrameError| (STATUS_BAD_REQUEST, json_body(&e.to_string()));
     match rpc {
         RPC_APPEND => match decode_append(body) {
-            Ok(req) => reply(raft.append_entries(req).await),
+            Ok(req) => {
+                guard.on_append(group, req.leader_commit);
+                reply(raft.append_entries(req).await)
+            }
             Err(e) => bad(e),
         },
         RPC_VOTE => match from_json::<VoteRequest<NodeId>>(&body.json) {
+            // A wiped node does not vote before it has caught up (see vote_guard.rs).
+            Ok(req) if !guard.may_vote(group, &req, raft) => {
+                (STATUS_UNKNOWN_GROUP, Body::default())
+            }
             Ok(req) => reply(raft.vote(req).await),
             Err(e) => bad(e),
         },
