@@ -70,7 +70,7 @@ impl VoteGuard {
         req: &VoteRequest<NodeId>,
         raft: &Raft<PartitionRaft>,
     ) -> bool {
-        if !self.fresh || req.last_log_id.map_or(true, |l| l.index == 0) {
+        if !self.fresh || req.last_log_id.is_none_or(|l| l.index == 0) {
             return true;
         }
         let mut st = self.state.lock();
