@@ -66,6 +66,9 @@ pub enum MetaRecord {
         id: Uuid,
         configs: BTreeMap<String, String>,
         assignments: Vec<Vec<i32>>,
+        /// When the controller accepted it (wall clock of the proposer, ms).
+        #[serde(default)]
+        created_ms: i64,
     },
     DeleteTopic {
         name: String,
@@ -124,6 +127,7 @@ impl PartitionMeta {
 #[derive(Clone, Debug)]
 pub struct TopicMeta {
     pub id: Uuid,
+    pub created_ms: i64,
     pub configs: BTreeMap<String, String>,
     pub partitions: Vec<PartitionMeta>,
 }
@@ -177,6 +181,7 @@ impl MetaState {
                 id,
                 configs,
                 assignments,
+                created_ms,
             } => {
                 if self.topics.contains_key(&name) {
                     return Effect::None;
@@ -193,6 +198,7 @@ impl MetaState {
                     name.clone(),
                     TopicMeta {
                         id,
+                        created_ms,
                         configs,
                         partitions,
                     },
@@ -299,6 +305,11 @@ pub struct Cluster {
     runtime: tokio::runtime::Handle,
     /// Topic ids deleted later in the local metadata log: never opened while replaying.
     deleted_ids: HashSet<Uuid>,
+    /// When this process started (ms): a node that lost its data does not bootstrap groups
+    /// of topics created before it started (their other replicas have the data).
+    pub started_ms: i64,
+    /// This node started without its data directory's state (new, or wiped).
+    pub fresh: bool,
 }
 
 fn addr_of(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
@@ -423,6 +434,11 @@ impl Cluster {
         .await
         .map_err(|e| anyhow::anyhow!("opening {}: {e}", dir.display()))?;
         transport.register_group(METADATA_GROUP, meta.raft().clone());
+        // A node that starts without its data votes only once caught up (vote_guard.rs).
+        transport.set_vote_guard(Arc::new(riffle_replication::VoteGuard::new(broker.fresh)));
+        if broker.fresh {
+            tracing::info!("starting without local data: this node votes in a group only after catching up with it");
+        }
         // Topics deleted later in the local log are never opened while replaying it (a
         // re-created topic of the same name owns the directory by then).
         let deleted_ids = {
@@ -469,6 +485,8 @@ impl Cluster {
             raft_config,
             runtime: tokio::runtime::Handle::current(),
             deleted_ids,
+            started_ms: now_ms(),
+            fresh: broker.fresh,
         });
         tokio::spawn(fold_loop(Arc::downgrade(broker), cluster.clone()));
         // Register (idempotent) until the fold shows this node with its current address.
@@ -854,6 +872,7 @@ mod tests {
             id: a,
             configs: BTreeMap::new(),
             assignments: assign(&[1, 2, 3], 0, 2, 0),
+            created_ms: 0,
         });
         assert_eq!(e, Effect::OpenTopic("t".into()));
         assert_eq!(s.topics["t"].partitions[0].group, 1);
@@ -865,6 +884,7 @@ mod tests {
             id: Uuid::new_v4(),
             configs: BTreeMap::new(),
             assignments: assign(&[1, 2, 3], 0, 1, 0),
+            created_ms: 0,
         });
         assert_eq!(e, Effect::None);
         assert_eq!(s.topics["t"].id, a);
@@ -889,6 +909,7 @@ mod tests {
             id: b,
             configs: BTreeMap::new(),
             assignments: assign(&[1, 2, 3], 0, 1, 0),
+            created_ms: 0,
         });
         assert_eq!(s.topics["t"].partitions[0].group, 3);
     }

@@ -17,6 +17,9 @@ use uuid::Uuid;
 
 use crate::producer_state::{last_sequence, ProducerStateMap};
 
+/// Clock difference tolerated between nodes when deciding whether a topic is older than a
+/// restarted node (see `open_replica`).
+const BOOTSTRAP_CLOCK_SLACK_MS: i64 = 60_000;
 /// Name of the metadata file in the first log directory.
 pub const META_FILE: &str = "riffle-meta.json";
 /// Producer ids are handed out from blocks reserved durably in the metadata file.
@@ -168,6 +171,8 @@ pub struct Broker {
     pub groups: crate::group::GroupCoordinator,
     /// Cluster mode (`controller.quorum.voters` set): the controller and partition groups.
     cluster: OnceLock<Arc<crate::cluster::Cluster>>,
+    /// This node started without `riffle-meta.json` (first start, or its data was lost).
+    pub fresh: bool,
     /// Cluster mode: `__consumer_offsets` partitions this node leads and has loaded.
     coordinating: Mutex<std::collections::HashSet<i32>>,
 }
@@ -312,6 +317,7 @@ impl Broker {
         }
         remove_deleted_dirs(&log_dirs);
         let meta_path = log_dirs[0].join(META_FILE);
+        let fresh = !meta_path.exists();
         let meta: MetaFile = if meta_path.exists() {
             let bytes = std::fs::read(&meta_path)?;
             serde_json::from_slice(&bytes)
@@ -348,6 +354,7 @@ impl Broker {
             groups: crate::group::GroupCoordinator::new(&config),
             cluster: OnceLock::new(),
             coordinating: Mutex::new(Default::default()),
+            fresh,
             config: RwLock::new(config),
         });
         let cluster_mode = !broker.config.read().controller_quorum_voters.is_empty();
@@ -528,6 +535,7 @@ impl Broker {
                 id,
                 configs,
                 assignments: c.assignments(name, 0, partitions as usize),
+                created_ms: now_ms(),
             };
             c.block_on(c.propose(rec))
                 .map_err(|e| TopicError::Meta(e.to_string()))?;
@@ -1078,7 +1086,9 @@ impl Broker {
             config: RwLock::new(tc),
         });
         for (i, pm) in meta.partitions.iter().enumerate() {
-            let part = self.open_replica(&topic, i as i32, pm).await?;
+            let part = self
+                .open_replica(&topic, i as i32, pm, meta.created_ms)
+                .await?;
             topic.partitions.write().push(part);
         }
         self.topics.write().insert(name.to_string(), topic);
@@ -1104,7 +1114,9 @@ impl Broker {
             if (i as i32) < topic.partition_count() {
                 continue;
             }
-            let part = self.open_replica(&topic, i as i32, pm).await?;
+            let part = self
+                .open_replica(&topic, i as i32, pm, meta.created_ms)
+                .await?;
             topic.partitions.write().push(part);
         }
         Ok(())
@@ -1157,6 +1169,7 @@ impl Broker {
         topic: &Topic,
         index: i32,
         pm: &crate::cluster::PartitionMeta,
+        created_ms: i64,
     ) -> anyhow::Result<Arc<Partition>> {
         let c = self
             .cluster()
@@ -1185,7 +1198,11 @@ impl Broker {
         .map_err(|e| anyhow::anyhow!("opening {}: {e}", dir.display()))?;
         let replica = Arc::new(replica);
         c.transport.register_group(pm.group, replica.raft().clone());
-        if pm.replicas.first() == Some(&c.node_id) && !replica.raft().is_initialized().await? {
+        // The preferred replica bootstraps a new group; a node that lost its data does not
+        // re-bootstrap groups of topics older than itself (the other replicas have them).
+        let bootstrap = pm.replicas.first() == Some(&c.node_id)
+            && !(c.fresh && created_ms < c.started_ms - BOOTSTRAP_CLOCK_SLACK_MS);
+        if bootstrap && !replica.raft().is_initialized().await? {
             let members: std::collections::BTreeSet<riffle_replication::NodeId> = pm
                 .replicas
                 .iter()
