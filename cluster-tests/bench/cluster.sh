@@ -8,7 +8,7 @@
 #
 # Usage: cluster-tests/bench/cluster.sh [--no-build]
 # Environment:
-#   MSGS=200000 MSG_BYTES=1024 PARTITIONS=1   throughput runs
+#   MSGS=1000000 MSG_BYTES=1024 PARTITIONS=1  throughput runs
 #   LATENCY_RATE=500 LATENCY_S=10             latency run: messages/s and duration
 #   FAILOVER_REPS=3                           leader kills
 #   RUN_TIMEOUT_S=150                         limit per rdkafka_performance run
@@ -78,6 +78,6 @@ export RIFFLE_BIN
 
 log "riffle $RIFFLE_BIN ($(cd "$REPO" && git rev-parse --short HEAD)), librdkafka $RDKAFKA_VERSION, logs in $RESULTS"
 exec "$PYTHON" "$REPO/cluster-tests/cluster/bench_cluster.py" --perf "$PERF" --results "$RESULTS" \
-    --msgs "${MSGS:-200000}" --msg-bytes "${MSG_BYTES:-1024}" --partitions "${PARTITIONS:-1}" \
+    --msgs "${MSGS:-1000000}" --msg-bytes "${MSG_BYTES:-1024}" --partitions "${PARTITIONS:-1}" \
     --latency-rate "${LATENCY_RATE:-500}" --latency-seconds "${LATENCY_S:-10}" \
     --failover-reps "${FAILOVER_REPS:-3}" --run-timeout "${RUN_TIMEOUT_S:-150}"

@@ -67,9 +67,15 @@ def delivery_latency(bootstrap, topic, rate, seconds, msg_bytes, idempotent):
                 failed[0] += 1
         return cb
 
-    total = int(rate * seconds)
+    warmup = int(rate * 2)  # 2 s whose latencies are dropped: connections, first batches, leader caches
+    total = warmup + int(rate * seconds)
     start = time.perf_counter()
     for i in range(total):
+        if i == warmup:
+            p.flush(30)
+            del lat[:]
+            failed[0] = 0
+            start = time.perf_counter() - i / rate
         target = start + i / rate
         while (now := time.perf_counter()) < target:
             p.poll(min(target - now, 0.001))
@@ -115,6 +121,25 @@ class FailoverLoad:
         return min(after) if after else None
 
 
+def fsync_probe(directory):
+    """fdatasync latency of the disk under the data dirs: 200 x (append 4 KiB + fdatasync), as run.sh does."""
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+    lat = []
+    try:
+        for _ in range(200):
+            t = time.perf_counter()
+            os.write(fd, b"x" * 4096)
+            os.fdatasync(fd)
+            lat.append((time.perf_counter() - t) * 1000)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    lat.sort()
+    return (f"disk probe: fdatasync after a 4 KiB append: median {percentile(lat, 0.5):.2f} ms, "
+            f"p90 {percentile(lat, 0.9):.2f} ms, p99 {percentile(lat, 0.99):.2f} ms (200 samples)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--perf", required=True, help="rdkafka_performance binary")
@@ -131,6 +156,8 @@ def main():
 
     failed = False
     base = tempfile.mkdtemp(prefix="riffle-cluster-bench.")
+    probe = fsync_probe(base)
+    log(probe)
     cluster = Cluster(base)
     log(f"starting three nodes ({riffle_bin()}), data under {base}")
     rows, commands = [], []
@@ -139,7 +166,19 @@ def main():
         cluster.start_all(timeout_s=60)
         log(f"cluster ready in {time.monotonic() - t:.1f} s: {cluster.bootstrap}")
 
-        # 1. Throughput, acks=all (plain and idempotent).
+        # 1. Delivery latency at a fixed rate, first: on a quiet cluster (after the throughput runs the
+        # nodes are still writing back a gigabyte each).
+        lat_rows = []
+        for idem in (False, True):
+            topic = create_topic(cluster, f"bench-lat-{int(idem)}", partitions=1)
+            lat, nfailed = delivery_latency(cluster.bootstrap, topic, a.latency_rate, a.latency_seconds,
+                                            a.msg_bytes, idem)
+            failed |= nfailed > 0
+            lat_rows.append((f"acks=all{' idempotent' if idem else ''}", len(lat), nfailed,
+                             f"{percentile(lat, 0.5):.2f}", f"{percentile(lat, 0.99):.2f}", f"{lat[-1] if lat else 0:.2f}"))
+            log(f"  latency -> {lat_rows[-1]}")
+
+        # 2. Throughput, acks=all (plain and idempotent).
         for name, extra in [("produce acks=all", []), ("produce acks=all idempotent", ["-X", "enable.idempotence=true"])]:
             topic = create_topic(cluster, f"bench-{len(rows)}", partitions=a.partitions)
             args = ["-P", "-t", topic, "-b", cluster.bootstrap, "-s", str(a.msg_bytes), "-c", str(a.msgs),
@@ -155,17 +194,6 @@ def main():
                          "ok" if ok else f"FAILED ({nfailed} failed)"))
             commands.append(f"{name}: {cmd}")
             log(f"  -> {rows[-1]}")
-
-        # 2. Delivery latency at a fixed rate.
-        lat_rows = []
-        for idem in (False, True):
-            topic = create_topic(cluster, f"bench-lat-{int(idem)}", partitions=1)
-            lat, nfailed = delivery_latency(cluster.bootstrap, topic, a.latency_rate, a.latency_seconds,
-                                            a.msg_bytes, idem)
-            failed |= nfailed > 0
-            lat_rows.append((f"acks=all{' idempotent' if idem else ''}", len(lat), nfailed,
-                             f"{percentile(lat, 0.5):.2f}", f"{percentile(lat, 0.99):.2f}", f"{lat[-1] if lat else 0:.2f}"))
-            log(f"  latency -> {lat_rows[-1]}")
 
         # 3. Failover: kill the leader of partition 0 under load, a.failover_reps times.
         topic = create_topic(cluster, "bench-failover", partitions=1)
@@ -208,7 +236,8 @@ def main():
 
     print()
     print(f"riffle three-node cluster benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"{os.cpu_count()} cores; logs in {a.results}")
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; logs in {a.results}")
+    print(probe)
     print()
     print(f"Produce throughput, {a.msgs} x {a.msg_bytes} B, {a.partitions} partition(s), RF=3, min.insync.replicas=2 "
           "(MB = 10^6 bytes):")
@@ -219,7 +248,7 @@ def main():
         print("| " + " | ".join(map(str, r)) + " |")
     print()
     print(f"Delivery latency (produce() to delivery report), {a.latency_rate} msgs/s for {a.latency_seconds} s, "
-          f"{a.msg_bytes} B, linger.ms=0, confluent-kafka:")
+          f"{a.msg_bytes} B, linger.ms=0, confluent-kafka, after 2 s of warm-up (run before the throughput runs):")
     print()
     print("| producer | acked | failed | p50 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|---:|")
