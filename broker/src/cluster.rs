@@ -47,6 +47,8 @@ pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
 /// How long a caught-up preferred replica follows another leader before taking over.
 const PREFERRED_LEADER_DELAY: Duration = Duration::from_secs(10);
+/// How long a (re)connected follower must be connected before it can count as in sync.
+const FOLLOWER_SETTLE: Duration = Duration::from_secs(1);
 /// How often a leader re-evaluates its in-sync replicas.
 const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// Bytes read per step while folding the metadata log.
@@ -724,6 +726,8 @@ pub async fn watch_partition(
     let mut caught_up_at: HashMap<NodeId, Instant> = HashMap::new();
     let mut reported: Option<(i32, i32, Vec<i32>)> = None;
     let mut not_preferred_since: Option<Instant> = None;
+    let mut connected_since: HashMap<NodeId, Instant> = HashMap::new();
+    let mut last_matched: HashMap<NodeId, Option<u64>> = HashMap::new();
     let mut tick = tokio::time::interval(ISR_CHECK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -749,6 +753,8 @@ pub async fn watch_partition(
                         partition.set_leader_epoch(term as i32);
                         ready_term = Some(term);
                         caught_up_at.clear();
+                        connected_since.clear();
+                        last_matched.clear();
                         partition.leader_ready.store(true, Ordering::Release);
                         tracing::info!(topic = %partition.topic, partition = partition.index, term, "leading");
                     }
@@ -761,14 +767,32 @@ pub async fn watch_partition(
                 b.on_leadership(&partition, true);
             }
             // In sync: connected and caught up with the leader's log within
-            // replica.lag.time.max.ms (the leader always is).
+            // replica.lag.time.max.ms (the leader always is). A follower that (re)connected
+            // counts only after a few heartbeats, so a stale match from before it restarted
+            // (or lost its disk) cannot put it in the ISR; a match that moved back resets it.
             let now = Instant::now();
             let lag_max =
                 Duration::from_millis(b.config.read().replica_lag_time_max_ms.max(0) as u64);
             let last = m.last_log_index;
+            let transport = b.cluster().map(|c| c.transport.clone());
             if let Some(rep) = &m.replication {
                 for (node, matched) in rep.iter() {
-                    if *node != me && matched.map(|l| l.index) >= last {
+                    if *node == me {
+                        continue;
+                    }
+                    let connected = transport.as_ref().is_some_and(|t| t.is_connected(*node));
+                    if !connected {
+                        connected_since.remove(node);
+                        caught_up_at.remove(node);
+                        continue;
+                    }
+                    let since = *connected_since.entry(*node).or_insert(now);
+                    let matched = matched.map(|l| l.index);
+                    if last_matched.get(node).is_some_and(|prev| matched < *prev) {
+                        caught_up_at.remove(node);
+                    }
+                    last_matched.insert(*node, matched);
+                    if now.duration_since(since) >= FOLLOWER_SETTLE && matched >= last {
                         caught_up_at.insert(*node, now);
                     }
                 }
