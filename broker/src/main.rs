@@ -265,6 +265,9 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let cluster_mode = !config.controller_quorum_voters.is_empty();
     let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
     if cluster_mode {
+        if riffle_broker::state::unsafe_ack_before_commit() {
+            tracing::error!("RIFFLE_TEST_UNSAFE_ACK_BEFORE_COMMIT=1: produce is acknowledged before replication (test-only broken build)");
+        }
         broker.start_cluster().await?;
     }
     // The schema registry (schema.registry.listeners); its failures never stop the broker.

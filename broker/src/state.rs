@@ -909,6 +909,16 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// `RIFFLE_TEST_UNSAFE_ACK_BEFORE_COMMIT=1`: a deliberately broken build for the fault
+/// harness — produce is acknowledged when the leader has appended, not when a majority has.
+/// Logged loudly at start; never set it outside tests.
+pub fn unsafe_ack_before_commit() -> bool {
+    static UNSAFE: OnceLock<bool> = OnceLock::new();
+    *UNSAFE.get_or_init(|| {
+        std::env::var("RIFFLE_TEST_UNSAFE_ACK_BEFORE_COMMIT").is_ok_and(|v| v == "1")
+    })
+}
+
 /// Records in a v2 batch (its last offset delta + 1), read from the header.
 fn batch_record_count(batch: &[u8]) -> i64 {
     batch
@@ -1019,10 +1029,30 @@ impl Broker {
                     return Err(AppendError::NotLeader);
                 }
                 let records = batch_record_count(&data);
+                let end_before = partition.log.log_end_offset();
                 let commit = r
                     .propose_ordered(data.to_vec())
                     .await
                     .map_err(|e| AppendError::Replication(e.to_string()))?;
+                if unsafe_ack_before_commit() {
+                    // Test-only broken build for the fault harness (issue #5): answer once the
+                    // leader has the batch in its own log, before any majority has it.
+                    let log = partition.log.clone();
+                    let local = async move {
+                        tokio::spawn(commit);
+                        while log.log_end_offset() <= end_before {
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        }
+                        Ok(riffle_replication::Proposed {
+                            base_offset: end_before,
+                            log_id: Default::default(),
+                        })
+                    };
+                    return Ok(Appending::Replicated {
+                        commit: Box::pin(local),
+                        records,
+                    });
+                }
                 Ok(Appending::Replicated {
                     commit: Box::pin(commit),
                     records,
