@@ -20,6 +20,7 @@ fn avro(s: &str) -> NewSchema {
         schema_type: "AVRO".into(),
         schema: s.into(),
         references: vec![],
+        ..Default::default()
     }
 }
 

@@ -6,24 +6,37 @@
 //! `ruleSet`, ...) are ignored. Boolean query parameters are case-insensitive. Errors are
 //! `{"error_code": 40401, "message": "..."}` with the HTTP status = the code's first three
 //! digits.
+//!
+//! In a cluster, writes (`POST .../versions`, every `PUT` and `DELETE`) on a node that does
+//! not lead `_schemas` are forwarded to the leader's registry ([`super::forward`]) and its
+//! answer is returned; while no leader is known (an election) they wait and retry, and answer
+//! 50003 ("Error while forwarding the request to the leader") after [`FORWARD_DEADLINE`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State as AxState};
-use axum::http::{header, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State as AxState};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::forward::{self, FORWARDED_HEADER};
 use super::records::{Reference, SchemaValue};
 use super::state::{ApiError, NewSchema, Plan, State, LEVELS, MODES};
-use super::Registry;
+use super::{Registry, WriteTarget};
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+/// How long a write waits for a `_schemas` leader to be known and to answer.
+pub const FORWARD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Set on a 50004 answer: this node lost the lead; the forwarding node retries.
+const RETRY_HEADER: &str = "x-riffle-retry";
+/// The largest request body accepted.
+const BODY_BYTES_MAX: usize = 16 << 20;
 
 type Reg = AxState<Arc<Registry>>;
 type Params = Query<HashMap<String, String>>;
@@ -33,7 +46,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = json!({"error_code": self.code, "message": self.message}).to_string();
-        (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+        let mut r = (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response();
+        if self.code == 50004 {
+            r.headers_mut()
+                .insert(RETRY_HEADER, header::HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
@@ -70,6 +88,14 @@ struct SchemaBody {
     schema_type: Option<String>,
     #[serde(default)]
     references: Option<Vec<Reference>>,
+    #[serde(default)]
+    id: Option<i32>,
+    #[serde(default)]
+    version: Option<i32>,
+    #[serde(default)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    rule_set: Option<Value>,
 }
 
 impl SchemaBody {
@@ -89,6 +115,10 @@ impl SchemaBody {
                 .schema
                 .ok_or_else(|| ApiError::new(42201, "Empty schema"))?,
             references: self.references.unwrap_or_default(),
+            id: self.id,
+            version: self.version,
+            metadata: self.metadata.filter(|v| !v.is_null()),
+            rule_set: self.rule_set.filter(|v| !v.is_null()),
         })
     }
 }
@@ -111,6 +141,12 @@ fn add_type_and_refs(o: &mut Value, v: &SchemaValue) {
     }
     if !v.references.is_empty() {
         o["references"] = json!(v.references);
+    }
+    if let Some(m) = &v.metadata {
+        o["metadata"] = m.clone();
+    }
+    if let Some(r) = &v.rule_set {
+        o["ruleSet"] = r.clone();
     }
 }
 
@@ -157,6 +193,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/schemas/ids/{id}/schema", get(schema_text_by_id))
         .route("/schemas/ids/{id}/subjects", get(id_subjects))
         .route("/schemas/ids/{id}/versions", get(id_versions))
+        .route("/schemas", get(all_schemas))
         .route("/schemas/types", get(types))
         .route(
             "/config",
@@ -177,7 +214,165 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/compatibility/subjects/{s}/versions", post(compat_all))
         .route("/contexts", get(contexts))
         .fallback(|| async { ApiError::new(404, "HTTP 404 Not Found") })
+        .layer(axum::middleware::from_fn_with_state(
+            registry.clone(),
+            route_writes,
+        ))
         .with_state(registry)
+}
+
+/// Whether a request changes the registry (and so must run on the `_schemas` leader).
+fn is_write(method: &Method, path: &str) -> bool {
+    match *method {
+        Method::PUT | Method::DELETE => true,
+        Method::POST => {
+            path.starts_with("/subjects/") && path.trim_end_matches('/').ends_with("/versions")
+        }
+        _ => false,
+    }
+}
+
+/// Runs reads here; runs writes here when this node leads `_schemas`, else forwards them to
+/// the leader's registry, retrying through elections until [`FORWARD_DEADLINE`].
+async fn route_writes(AxState(r): Reg, req: Request, next: Next) -> Response {
+    if r.broker().cluster().is_none() || !is_write(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
+    let forwarded = req.headers().contains_key(FORWARDED_HEADER);
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, BODY_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::new(42201, format!("Invalid request body: {e}"))
+                .with_status(422)
+                .into_response()
+        }
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| parts.uri.path().to_string());
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let own_listener = r
+        .broker()
+        .config
+        .read()
+        .schema_registry_listeners
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + FORWARD_DEADLINE;
+    let mut last = String::from("no leader of _schemas is known");
+    loop {
+        match r.write_target() {
+            WriteTarget::Local => {
+                let mut req = Request::from_parts(
+                    parts.clone_without_extensions(),
+                    Body::from(bytes.clone()),
+                );
+                req.headers_mut().remove(FORWARDED_HEADER);
+                let resp = next.clone().run(req).await;
+                if forwarded || !resp.headers().contains_key(RETRY_HEADER) {
+                    return resp;
+                }
+                last = "this node lost the lead of _schemas".to_string();
+            }
+            WriteTarget::Remote(leader) if forwarded => {
+                return ApiError::new(
+                    50004,
+                    format!("Unknown leader: node {leader} leads _schemas, not this one"),
+                )
+                .into_response();
+            }
+            WriteTarget::Remote(leader) => {
+                match forward::peer_addr(r.broker(), &own_listener, leader) {
+                    None => last = format!("no registry address known for node {leader}"),
+                    Some(addr) => {
+                        match forward::send(
+                            &addr,
+                            parts.method.as_str(),
+                            &path_and_query,
+                            content_type.as_deref(),
+                            &bytes,
+                        )
+                        .await
+                        {
+                            Ok(p) if p.status == 500 && is_leader_error(&p.body) => {
+                                last = format!("node {leader} ({addr}) no longer leads _schemas");
+                            }
+                            Ok(p) => {
+                                let status = StatusCode::from_u16(p.status)
+                                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                                let ct = p.content_type.unwrap_or_else(|| CONTENT_TYPE.to_string());
+                                return (status, [(header::CONTENT_TYPE, ct)], p.body)
+                                    .into_response();
+                            }
+                            Err(e) => last = e,
+                        }
+                    }
+                }
+            }
+            WriteTarget::Unknown => {}
+        }
+        if tokio::time::Instant::now() > deadline {
+            return ApiError::new(
+                50003,
+                format!("Error while forwarding the request to the leader: {last}"),
+            )
+            .into_response();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether a peer's 500 body is 50004 (it does not lead `_schemas`).
+fn is_leader_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error_code").and_then(Value::as_i64))
+        == Some(50004)
+}
+
+trait CloneParts {
+    fn clone_without_extensions(&self) -> axum::http::request::Parts;
+}
+
+impl CloneParts for axum::http::request::Parts {
+    fn clone_without_extensions(&self) -> axum::http::request::Parts {
+        let mut b = Request::builder()
+            .method(self.method.clone())
+            .uri(self.uri.clone())
+            .version(self.version);
+        if let Some(h) = b.headers_mut() {
+            *h = self.headers.clone();
+        }
+        let (mut parts, ()) = b.body(()).unwrap_or_default().into_parts();
+        parts.extensions = self.extensions.clone();
+        parts
+    }
+}
+
+async fn all_schemas(AxState(r): Reg, Query(q): Params) -> ApiResult {
+    let prefix = q.get("subjectPrefix").map(String::as_str).unwrap_or("");
+    let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let limit: Option<usize> = q
+        .get("limit")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|l| *l > 0)
+        .map(|l| l as usize);
+    let list = r.read(|st| st.all_versions(prefix, flag(&q, "deleted"), flag(&q, "latestOnly")));
+    let out: Vec<Value> = list
+        .iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .map(version_json)
+        .collect();
+    ok(json!(out))
 }
 
 async fn root() -> ApiResult {
@@ -424,24 +619,32 @@ async fn get_mode(AxState(r): Reg, Path(s): Path<String>, Query(q): Params) -> A
     }
 }
 
-async fn set_mode(r: &Registry, subject: Option<&str>, b: &Bytes) -> ApiResult {
+async fn set_mode(r: &Registry, subject: Option<&str>, force: bool, b: &Bytes) -> ApiResult {
     let m: ModeBody = body(b)?;
     let mode = m
         .mode
         .map(|l| l.to_ascii_uppercase())
         .filter(|l| MODES.contains(&l.as_str()))
         .ok_or_else(|| ApiError::new(42204, format!("Invalid mode. Valid values are {MODES:?}")))?;
-    r.write(|_| Ok(((), vec![State::mode_record(subject, Some(&mode))])))
-        .await?;
+    r.write(|st| {
+        if mode == "IMPORT" && !force && !st.is_empty(subject) {
+            return Err(ApiError::new(
+                42205,
+                "Cannot import since found existing subjects",
+            ));
+        }
+        Ok(((), vec![State::mode_record(subject, Some(&mode))]))
+    })
+    .await?;
     ok(json!({ "mode": mode }))
 }
 
-async fn put_global_mode(AxState(r): Reg, b: Bytes) -> ApiResult {
-    set_mode(&r, None, &b).await
+async fn put_global_mode(AxState(r): Reg, Query(q): Params, b: Bytes) -> ApiResult {
+    set_mode(&r, None, flag(&q, "force"), &b).await
 }
 
-async fn put_mode(AxState(r): Reg, Path(s): Path<String>, b: Bytes) -> ApiResult {
-    set_mode(&r, Some(&s), &b).await
+async fn put_mode(AxState(r): Reg, Path(s): Path<String>, Query(q): Params, b: Bytes) -> ApiResult {
+    set_mode(&r, Some(&s), flag(&q, "force"), &b).await
 }
 
 async fn delete_mode(AxState(r): Reg, Path(s): Path<String>) -> ApiResult {

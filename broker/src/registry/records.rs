@@ -36,6 +36,12 @@ pub struct SchemaValue {
     pub references: Vec<Reference>,
     #[serde(default)]
     pub deleted: bool,
+    /// Confluent's data-contract `metadata` (stored and returned as given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    /// Confluent's data-contract `ruleSet` (stored and returned as given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<serde_json::Value>,
 }
 
 impl SchemaValue {

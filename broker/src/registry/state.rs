@@ -2,7 +2,7 @@
 //! deletes), and every read and the planning of every write against it. Writes are planned
 //! here as records; the caller makes them durable and then folds them in with [`State::apply`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::records::{
     ConfigValue, Key, ModeValue, RawRecord, Reference, SchemaValue, SubjectVersionValue,
@@ -74,11 +74,17 @@ impl ApiError {
 }
 
 /// A schema as submitted to register, look up or test.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewSchema {
     pub schema_type: String,
     pub schema: String,
     pub references: Vec<Reference>,
+    /// IMPORT mode: the id (and version) to register the schema under.
+    pub id: Option<i32>,
+    pub version: Option<i32>,
+    /// Confluent's data-contract fields, stored and returned as given.
+    pub metadata: Option<serde_json::Value>,
+    pub rule_set: Option<serde_json::Value>,
 }
 
 /// What a registration needs: nothing (already there) or records to write.
@@ -89,10 +95,20 @@ pub enum Plan {
 }
 
 /// The fold of `_schemas`.
+///
+/// The fold is also the arbiter of concurrent writers: a `SCHEMA` record that would give an
+/// existing subject version another schema, or an existing id another schema, is a conflict
+/// and is skipped ([`State::apply`] returns an error and changes nothing). Every node folds
+/// the same log in the same order, so every node skips the same records, and a writer whose
+/// record was skipped sees it ([`State::holds`]) and plans again.
 #[derive(Debug, Default)]
 pub struct State {
     /// subject → version → value (soft-deleted versions included).
     subjects: BTreeMap<String, BTreeMap<i32, SchemaValue>>,
+    /// id → the (subject, version)s holding it (soft-deleted included).
+    ids: HashMap<i32, BTreeSet<(String, i32)>>,
+    /// identity of a schema ([`identity`]) → its id.
+    identities: HashMap<String, i32>,
     /// `None` is the global config.
     config: BTreeMap<Option<String>, String>,
     mode: BTreeMap<Option<String>, String>,
@@ -101,6 +117,53 @@ pub struct State {
 
 fn json(v: &impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// What makes two schemas the same schema (one global id): type, canonical text, references,
+/// metadata and rule set.
+fn identity(
+    schema_type: &str,
+    canonical: &str,
+    references: &[Reference],
+    metadata: &Option<serde_json::Value>,
+    rule_set: &Option<serde_json::Value>,
+) -> String {
+    let refs = serde_json::to_string(references).unwrap_or_default();
+    let md = metadata.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    let rs = rule_set.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    format!("{schema_type}\u{0}{canonical}\u{0}{refs}\u{0}{md}\u{0}{rs}")
+}
+
+fn stored_identity(v: &SchemaValue) -> String {
+    identity(
+        v.schema_type(),
+        &schema::canonical(v.schema_type(), &v.schema, false),
+        &v.references,
+        &v.metadata,
+        &v.rule_set,
+    )
+}
+
+fn new_identity(s: &NewSchema, canonical: &str) -> String {
+    identity(
+        &s.schema_type,
+        canonical,
+        &s.references,
+        &s.metadata,
+        &s.rule_set,
+    )
+}
+
+/// Whether two stored values are the same schema (ignoring subject, version, deleted).
+fn same_schema(a: &SchemaValue, b: &SchemaValue) -> bool {
+    a.id == b.id
+        && a.schema_type() == b.schema_type()
+        && a.references == b.references
+        && a.metadata == b.metadata
+        && a.rule_set == b.rule_set
+        && (a.schema == b.schema
+            || schema::canonical(a.schema_type(), &a.schema, false)
+                == schema::canonical(b.schema_type(), &b.schema, false))
 }
 
 impl State {
@@ -112,22 +175,13 @@ impl State {
         };
         match key {
             Key::Schema { subject, version } => match value {
-                None => {
-                    if let Some(vs) = self.subjects.get_mut(&subject) {
-                        vs.remove(&version);
-                        if vs.is_empty() {
-                            self.subjects.remove(&subject);
-                        }
-                    }
-                }
+                None => self.remove_version(&subject, version),
                 Some(v) => {
-                    let sv: SchemaValue =
+                    let mut sv: SchemaValue =
                         serde_json::from_slice(v).map_err(|e| format!("bad SCHEMA value: {e}"))?;
-                    self.max_id = self.max_id.max(sv.id);
-                    self.subjects
-                        .entry(subject)
-                        .or_default()
-                        .insert(version, sv);
+                    sv.subject = subject;
+                    sv.version = version;
+                    self.insert_version(sv)?;
                 }
             },
             Key::Config { subject } => match value {
@@ -163,11 +217,18 @@ impl State {
             Key::ClearSubject { subject } => {
                 let d: SubjectVersionValue = serde_json::from_slice(value.unwrap_or_default())
                     .map_err(|e| format!("bad CLEAR_SUBJECT value: {e}"))?;
-                if let Some(vs) = self.subjects.get_mut(&subject) {
-                    vs.retain(|v, sv| *v > d.version || !sv.deleted);
-                    if vs.is_empty() {
-                        self.subjects.remove(&subject);
-                    }
+                let cleared: Vec<i32> = self
+                    .subjects
+                    .get(&subject)
+                    .map(|vs| {
+                        vs.iter()
+                            .filter(|(v, sv)| **v <= d.version && sv.deleted)
+                            .map(|(v, _)| *v)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for v in cleared {
+                    self.remove_version(&subject, v);
                 }
             }
             Key::Noop => {}
@@ -175,8 +236,104 @@ impl State {
         Ok(())
     }
 
+    /// Folds in one version, unless it conflicts with what the log already holds (another
+    /// schema at this subject version, or this id already naming another schema).
+    fn insert_version(&mut self, sv: SchemaValue) -> Result<(), String> {
+        if let Some(old) = self
+            .subjects
+            .get(&sv.subject)
+            .and_then(|vs| vs.get(&sv.version))
+        {
+            if !same_schema(old, &sv) {
+                return Err(format!(
+                    "conflict: subject '{}' version {} already holds schema id {}, not id {}",
+                    sv.subject, sv.version, old.id, sv.id
+                ));
+            }
+        } else if let Some(holder) = self.by_id(sv.id) {
+            let mut probe = holder.clone();
+            probe.id = sv.id;
+            if !same_schema(&probe, &sv) {
+                return Err(format!(
+                    "conflict: schema id {} already names another schema (subject '{}' version {})",
+                    sv.id, holder.subject, holder.version
+                ));
+            }
+        }
+        self.max_id = self.max_id.max(sv.id);
+        self.ids
+            .entry(sv.id)
+            .or_default()
+            .insert((sv.subject.clone(), sv.version));
+        self.identities.entry(stored_identity(&sv)).or_insert(sv.id);
+        self.subjects
+            .entry(sv.subject.clone())
+            .or_default()
+            .insert(sv.version, sv);
+        Ok(())
+    }
+
+    fn remove_version(&mut self, subject: &str, version: i32) {
+        let Some(vs) = self.subjects.get_mut(subject) else {
+            return;
+        };
+        let Some(old) = vs.remove(&version) else {
+            return;
+        };
+        if vs.is_empty() {
+            self.subjects.remove(subject);
+        }
+        if let Some(holders) = self.ids.get_mut(&old.id) {
+            holders.remove(&(subject.to_string(), version));
+            if holders.is_empty() {
+                self.ids.remove(&old.id);
+                self.identities.retain(|_, id| *id != old.id);
+            }
+        }
+    }
+
+    /// Whether the state holds `records` as written: each `SCHEMA` record's subject version
+    /// has its id and schema (a writer checks this after folding its append back in).
+    pub fn holds(&self, records: &[RawRecord]) -> bool {
+        records.iter().all(|(k, v)| {
+            let (Ok(Some(Key::Schema { subject, version })), Some(v)) = (Key::decode(k), v) else {
+                return true;
+            };
+            let Ok(sv) = serde_json::from_slice::<SchemaValue>(v) else {
+                return true;
+            };
+            self.subjects
+                .get(&subject)
+                .and_then(|vs| vs.get(&version))
+                .is_some_and(|held| same_schema(held, &sv))
+        })
+    }
+
     pub fn max_id(&self) -> i32 {
         self.max_id
+    }
+
+    /// GET /schemas: every version (of subjects starting with `prefix`), ordered by
+    /// subject then version; `latest_only` keeps the last version of each subject.
+    pub fn all_versions(&self, prefix: &str, deleted: bool, latest_only: bool) -> Vec<SchemaValue> {
+        let mut out = vec![];
+        for (s, _) in self.subjects.iter().filter(|(s, _)| s.starts_with(prefix)) {
+            let vs = self.versions_of(s, deleted);
+            if latest_only {
+                out.extend(vs.last().map(|v| (*v).clone()));
+            } else {
+                out.extend(vs.into_iter().cloned());
+            }
+        }
+        out
+    }
+
+    /// Whether no subject (`None`) or the given subject has any version, live or deleted.
+    pub fn is_empty(&self, subject: Option<&str>) -> bool {
+        match subject {
+            None => self.subjects.is_empty(),
+            Some(s) => !self.subjects.contains_key(s),
+        }
     }
 
     /// Subjects, sorted. `deleted`: include soft-deleted subjects; `deleted_only`: only those.
@@ -244,19 +401,26 @@ impl State {
 
     /// Any version holding schema `id` (soft-deleted ones included).
     pub fn by_id(&self, id: i32) -> Option<&SchemaValue> {
-        self.subjects
-            .values()
-            .flat_map(|vs| vs.values())
-            .find(|v| v.id == id)
+        let (s, v) = self.ids.get(&id)?.iter().next()?;
+        self.subjects.get(s)?.get(v)
     }
 
     /// (subject, version) pairs holding `id`; `deleted` includes soft-deleted versions.
     pub fn id_versions(&self, id: i32, deleted: bool) -> Vec<(String, i32)> {
-        self.subjects
-            .values()
-            .flat_map(|vs| vs.values())
-            .filter(|v| v.id == id && (deleted || !v.deleted))
-            .map(|v| (v.subject.clone(), v.version))
+        let Some(holders) = self.ids.get(&id) else {
+            return vec![];
+        };
+        holders
+            .iter()
+            .filter(|(s, v)| {
+                deleted
+                    || self
+                        .subjects
+                        .get(s)
+                        .and_then(|vs| vs.get(v))
+                        .is_some_and(|sv| !sv.deleted)
+            })
+            .cloned()
             .collect()
     }
 
@@ -336,7 +500,24 @@ impl State {
     fn same(v: &SchemaValue, s: &NewSchema, canonical: &str, normalize: bool) -> bool {
         v.schema_type() == s.schema_type
             && v.references == s.references
+            && v.metadata == s.metadata
+            && v.rule_set == s.rule_set
             && schema::canonical(v.schema_type(), &v.schema, normalize) == canonical
+    }
+
+    /// The id an identical schema already has in any subject (soft-deleted included).
+    fn existing_id(&self, s: &NewSchema, canonical: &str, normalize: bool) -> Option<i32> {
+        if let Some(id) = self.identities.get(&new_identity(s, canonical)) {
+            return Some(*id);
+        }
+        if !normalize {
+            return None;
+        }
+        self.subjects
+            .values()
+            .flat_map(|vs| vs.values())
+            .find(|v| Self::same(v, s, canonical, normalize))
+            .map(|v| v.id)
     }
 
     /// POST /subjects/{s}: the version of `subject` holding this schema.
@@ -408,22 +589,22 @@ impl State {
         Ok(problems)
     }
 
-    /// Plans POST /subjects/{s}/versions.
+    /// Plans POST /subjects/{s}/versions. In IMPORT mode the schema keeps the given id (and
+    /// version) and no compatibility check is made.
     pub fn plan_register(
         &self,
         subject: &str,
         s: &NewSchema,
         normalize: bool,
     ) -> Result<Plan, ApiError> {
-        if matches!(
-            self.mode(Some(subject)).as_str(),
-            "READONLY" | "READONLY_OVERRIDE"
-        ) {
+        let mode = self.mode(Some(subject));
+        if matches!(mode.as_str(), "READONLY" | "READONLY_OVERRIDE") {
             return Err(ApiError::new(
                 42205,
                 format!("Subject {subject} is in read-only mode"),
             ));
         }
+        let import = mode == "IMPORT";
         self.parse(s)?;
         let canonical = schema::canonical(&s.schema_type, &s.schema, normalize);
         if let Some(v) = self
@@ -431,33 +612,81 @@ impl State {
             .into_iter()
             .find(|v| Self::same(v, s, &canonical, normalize))
         {
+            if let Some(want) = s.id.filter(|id| *id >= 0 && *id != v.id) {
+                return Err(ApiError::new(
+                    42207,
+                    format!(
+                        "Schema already registered with id {} instead of input id {want}",
+                        v.id
+                    ),
+                ));
+            }
             return Ok(Plan::Existing(v.id));
         }
-        let level = self.compatibility(Some(subject));
-        let problems = self.compatibility_problems(subject, s, &level, None)?;
-        if !problems.is_empty() {
-            return Err(ApiError::new(
-                409,
-                format!(
-                    "Schema being registered is incompatible with an earlier schema for \
-                     subject \"{subject}\", details: [{}] ({level})",
-                    problems.join("; ")
-                ),
-            ));
+        let existing = self.existing_id(s, &canonical, normalize);
+        let id = match s.id.filter(|id| *id >= 0) {
+            Some(want) if import => {
+                if let Some(holder) = self.by_id(want) {
+                    if !Self::same(holder, s, &canonical, normalize) {
+                        return Err(ApiError::new(
+                            42205,
+                            format!("Overwrite new schema with id {want} is not permitted."),
+                        ));
+                    }
+                }
+                want
+            }
+            Some(want) if existing == Some(want) => want,
+            Some(_) => {
+                return Err(ApiError::new(
+                    42205,
+                    format!("Subject {subject} is not in import mode"),
+                ))
+            }
+            None if import => {
+                return Err(ApiError::new(
+                    42205,
+                    format!("Subject {subject} is in import mode: a schema id is required"),
+                ))
+            }
+            None => existing.unwrap_or(self.max_id + 1),
+        };
+        if !import {
+            let level = self.compatibility(Some(subject));
+            let problems = self.compatibility_problems(subject, s, &level, None)?;
+            if !problems.is_empty() {
+                return Err(ApiError::new(
+                    409,
+                    format!(
+                        "Schema being registered is incompatible with an earlier schema for \
+                         subject \"{subject}\", details: [{}] ({level})",
+                        problems.join("; ")
+                    ),
+                ));
+            }
         }
-        let id = self
-            .subjects
-            .values()
-            .flat_map(|vs| vs.values())
-            .find(|v| Self::same(v, s, &canonical, normalize))
-            .map(|v| v.id)
-            .unwrap_or(self.max_id + 1);
-        let version = self
+        let next = self
             .subjects
             .get(subject)
             .and_then(|vs| vs.keys().next_back().copied())
             .unwrap_or(0)
             + 1;
+        let version = match s.version.filter(|v| *v >= 1 && import) {
+            Some(v) => {
+                if self
+                    .subjects
+                    .get(subject)
+                    .is_some_and(|vs| vs.contains_key(&v))
+                {
+                    return Err(ApiError::new(
+                        42205,
+                        format!("Overwrite new schema in subject {subject} version {v} is not permitted."),
+                    ));
+                }
+                v
+            }
+            None => next,
+        };
         let value = SchemaValue {
             subject: subject.to_string(),
             version,
@@ -470,6 +699,8 @@ impl State {
             },
             references: s.references.clone(),
             deleted: false,
+            metadata: s.metadata.clone(),
+            rule_set: s.rule_set.clone(),
         };
         let key = Key::Schema {
             subject: subject.to_string(),
@@ -479,6 +710,19 @@ impl State {
             id,
             records: vec![(key.encode(), Some(json(&value)))],
         })
+    }
+
+    fn check_writable(&self, subject: &str) -> Result<(), ApiError> {
+        if matches!(
+            self.mode(Some(subject)).as_str(),
+            "READONLY" | "READONLY_OVERRIDE"
+        ) {
+            return Err(ApiError::new(
+                42205,
+                format!("Subject {subject} is in read-only mode"),
+            ));
+        }
+        Ok(())
     }
 
     fn check_not_referenced(&self, subject: &str, version: i32) -> Result<(), ApiError> {
@@ -505,6 +749,7 @@ impl State {
         if all.is_empty() {
             return Err(ApiError::subject_not_found(subject));
         }
+        self.check_writable(subject)?;
         let live: Vec<&SchemaValue> = all.iter().copied().filter(|v| !v.deleted).collect();
         let mut records = vec![];
         if permanent {
@@ -566,7 +811,23 @@ impl State {
         version: &str,
         permanent: bool,
     ) -> Result<(i32, Vec<RawRecord>), ApiError> {
-        let v = self.version(subject, version, permanent)?;
+        let v = match self.version(subject, version, permanent) {
+            Ok(v) => v,
+            Err(e) if !permanent && matches!(e.code, 40401 | 40402) => {
+                return match self.version(subject, version, true) {
+                    Ok(d) if d.deleted => Err(ApiError::new(
+                        40406,
+                        format!(
+                            "Subject '{subject}' Version {} was soft deleted.Set permanent=true to delete permanently",
+                            d.version
+                        ),
+                    )),
+                    _ => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
+        self.check_writable(subject)?;
         let key = Key::Schema {
             subject: subject.to_string(),
             version: v.version,
@@ -628,6 +889,7 @@ mod tests {
             schema_type: "AVRO".into(),
             schema: s.into(),
             references: vec![],
+            ..Default::default()
         }
     }
 
@@ -748,6 +1010,7 @@ mod tests {
                 subject: "dep".into(),
                 version: 1,
             }],
+            ..Default::default()
         };
         let Plan::Write { id, records } = st.plan_register("top", &with_ref, false).unwrap() else {
             panic!("expected a write");
@@ -769,6 +1032,141 @@ mod tests {
         assert_eq!(
             st.plan_register("x", &dangling, false).unwrap_err().code,
             42201
+        );
+    }
+
+    /// A SCHEMA record as another writer would have planned it.
+    fn schema_record(subject: &str, version: i32, id: i32, schema: &str) -> RawRecord {
+        let v = SchemaValue {
+            subject: subject.into(),
+            version,
+            id,
+            schema_type: None,
+            schema: schema.into(),
+            references: vec![],
+            deleted: false,
+            metadata: None,
+            rule_set: None,
+        };
+        (
+            Key::Schema {
+                subject: subject.into(),
+                version,
+            }
+            .encode(),
+            Some(json(&v)),
+        )
+    }
+
+    #[test]
+    fn fold_skips_a_racing_record_that_reuses_an_id_or_a_version_for_another_schema() {
+        let mut st = State::default();
+        let first = schema_record("a", 1, 1, V1);
+        apply_all(&mut st, vec![first.clone()]);
+        // Another node planned id 1 for another schema in another subject: skipped.
+        let same_id = schema_record("b", 1, 1, V2);
+        assert!(st.apply(&same_id.0, same_id.1.as_deref()).is_err());
+        assert!(!st.holds(&[same_id]));
+        assert!(st.versions("b", true).is_err());
+        // ... or version 1 of subject a for another schema: skipped.
+        let same_version = schema_record("a", 1, 2, V2);
+        assert!(st
+            .apply(&same_version.0, same_version.1.as_deref())
+            .is_err());
+        assert_eq!(st.version("a", "1", false).unwrap().id, 1);
+        assert!(st.holds(&[first]));
+        assert_eq!(st.max_id(), 1);
+        // The same schema under its id in another subject, and a soft delete, are kept.
+        let reuse = schema_record("c", 1, 1, V1);
+        apply_all(&mut st, vec![reuse.clone()]);
+        assert!(st.holds(&[reuse]));
+        let (_, recs) = st.plan_delete_version("c", "1", false).unwrap();
+        apply_all(&mut st, recs);
+        assert_eq!(st.id_versions(1, false), vec![("a".to_string(), 1)]);
+        assert_eq!(st.id_versions(1, true).len(), 2);
+    }
+
+    #[test]
+    fn import_mode_keeps_given_ids_and_versions_and_refuses_overwrites() {
+        let mut st = State::default();
+        apply_all(&mut st, vec![State::mode_record(None, Some("IMPORT"))]);
+        let mut s = avro(V1);
+        assert_eq!(st.plan_register("s", &s, false).unwrap_err().code, 42205);
+        s.id = Some(100);
+        s.version = Some(7);
+        let Plan::Write { id, records } = st.plan_register("s", &s, false).unwrap() else {
+            panic!("expected a write");
+        };
+        assert_eq!(id, 100);
+        apply_all(&mut st, records);
+        assert_eq!(st.version("s", "latest", false).unwrap().version, 7);
+        let mut other = avro(BAD);
+        other.id = Some(100);
+        assert_eq!(
+            st.plan_register("t", &other, false).unwrap_err().code,
+            42205
+        );
+        // Back to READWRITE: new ids continue after the imported ones; a given id that is
+        // not the schema's is refused.
+        apply_all(&mut st, vec![State::mode_record(None, Some("READWRITE"))]);
+        assert_eq!(register(&mut st, "u", V2).unwrap(), 101);
+        let mut wrong = avro(V1);
+        wrong.id = Some(5);
+        assert_eq!(
+            st.plan_register("s", &wrong, false).unwrap_err().code,
+            42207
+        );
+    }
+
+    #[test]
+    fn metadata_and_rule_set_are_stored_and_make_a_new_schema() {
+        let mut st = State::default();
+        let plain = register(&mut st, "s", V1).unwrap();
+        let mut with_md = avro(V1);
+        with_md.metadata = Some(serde_json::json!({"properties": {"owner": "team-a"}}));
+        with_md.rule_set = Some(serde_json::json!({"domainRules": []}));
+        let Plan::Write { id, records } = st.plan_register("s", &with_md, false).unwrap() else {
+            panic!("expected a write");
+        };
+        assert_ne!(id, plain);
+        apply_all(&mut st, records);
+        let v = st.version("s", "2", false).unwrap();
+        assert_eq!(v.metadata, with_md.metadata);
+        assert_eq!(v.rule_set, with_md.rule_set);
+        assert_eq!(st.all_versions("", false, true).len(), 1);
+        assert_eq!(st.all_versions("", false, false).len(), 2);
+    }
+
+    #[test]
+    fn read_only_mode_refuses_registration_and_deletion_with_42205() {
+        let mut st = State::default();
+        register(&mut st, "s", V1).unwrap();
+        apply_all(
+            &mut st,
+            vec![State::mode_record(Some("s"), Some("READONLY"))],
+        );
+        assert_eq!(register(&mut st, "s", V2).unwrap_err().code, 42205);
+        assert_eq!(st.plan_delete_subject("s", false).unwrap_err().code, 42205);
+        assert_eq!(
+            st.plan_delete_version("s", "1", false).unwrap_err().code,
+            42205
+        );
+    }
+
+    #[test]
+    fn soft_deleting_a_soft_deleted_version_is_40406() {
+        let mut st = State::default();
+        register(&mut st, "s", V1).unwrap();
+        register(&mut st, "s", V2).unwrap();
+        let (_, recs) = st.plan_delete_version("s", "1", false).unwrap();
+        apply_all(&mut st, recs);
+        assert_eq!(
+            st.plan_delete_version("s", "1", false).unwrap_err().code,
+            40406
+        );
+        assert_eq!(
+            st.plan_delete_version("s", "9", false).unwrap_err().code,
+            40402
         );
     }
 
