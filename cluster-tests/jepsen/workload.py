@@ -21,6 +21,7 @@ import random
 import sys
 import threading
 import time
+import traceback
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -111,8 +112,30 @@ def producer_loop(hist, args, idx, stop_at):
                      "message.timeout.ms": args.message_timeout_ms,
                      "error_cb": lambda e: state.__setitem__("fatal", str(e)) if e.fatal() else None})
         prod = Producer(conf)
-        interval = 1.0 / args.rate
-        next_send = time.time()
+        try:
+            produce_until(hist, args, prod, process, idx, gen, seq, stop_at, state, lock, outstanding, on_delivery)
+        except Exception as e:  # recorded; the writes in flight become indeterminate below
+            traceback.print_exc()
+            print(f"producer {process}: {e!r}", flush=True)
+            state["fatal"] = state["fatal"] or repr(e)
+        seq = state.get("seq", seq)
+        if state["fatal"] is not None:
+            hist.write({"type": "producer_fatal", "process": process, "error": state["fatal"], "t": time.time()})
+        now = time.time()
+        with lock:
+            left = dict(outstanding)
+            outstanding.clear()
+        for value, partition in left.items():
+            hist.write({"type": "info", "process": process, "partition": partition, "value": value,
+                        "error": f"no delivery report ({state['fatal'] or 'flush timed out'})", "t": now})
+
+
+def produce_until(hist, args, prod, process, idx, gen, seq, stop_at, state, lock, outstanding, on_delivery):
+    """Sends one value every 1/rate s (at most max_outstanding unacknowledged) until stop_at or a fatal error,
+    then flushes. Leaves the last sequence number in state["seq"]."""
+    interval = 1.0 / args.rate
+    next_send = time.time()
+    try:
         while time.time() < stop_at and state["fatal"] is None:
             now = time.time()
             with lock:
@@ -139,13 +162,8 @@ def producer_loop(hist, args, idx, stop_at):
             prod.poll(0)
         if state["fatal"] is None:
             prod.flush(args.message_timeout_ms / 1000 + 5)
-        now = time.time()
-        with lock:
-            left = dict(outstanding)
-            outstanding.clear()
-        for value, partition in left.items():
-            hist.write({"type": "info", "process": process, "partition": partition, "value": value,
-                        "error": f"no delivery report ({state['fatal'] or 'flush timed out'})", "t": now})
+    finally:
+        state["seq"] = seq
 
 
 def consumer_loop(hist, args, idx, stop_at, rng):

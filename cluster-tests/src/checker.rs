@@ -81,6 +81,8 @@ pub struct Availability {
     pub polls: usize,
     pub messages_polled: usize,
     pub consumer_errors: usize,
+    /// Fatal producer errors (each re-created its producer).
+    pub producer_fatal_errors: Vec<String>,
     pub final_records: usize,
 }
 
@@ -155,6 +157,16 @@ impl Report {
             "reads: {} polls, {} messages polled, {} consumer errors; final read {} records",
             a.polls, a.messages_polled, a.consumer_errors, a.final_records
         );
+        if !a.producer_fatal_errors.is_empty() {
+            let _ = writeln!(
+                s,
+                "fatal producer errors: {} (producer re-created)",
+                a.producer_fatal_errors.len()
+            );
+            for e in a.producer_fatal_errors.iter().take(examples) {
+                let _ = writeln!(s, "  {e:.300}");
+            }
+        }
         if !a.recoveries.is_empty() {
             let worst = a
                 .recoveries
@@ -303,6 +315,7 @@ pub fn check(events: &[Event]) -> Report {
                 avail.messages_polled += msgs.len();
             }
             Event::ConsumerError { .. } => avail.consumer_errors += 1,
+            Event::ProducerFatal { error, .. } => avail.producer_fatal_errors.push(error.clone()),
             Event::Assign { .. } => {}
         }
     }
@@ -452,7 +465,7 @@ pub fn check(events: &[Event]) -> Report {
         let mut max_acked: Option<(i64, &str)> = None;
         for (value, invoke_t, _, offset) in &by_invoke {
             while i < by_ack.len() && by_ack[i].2 < *invoke_t {
-                if max_acked.map_or(true, |m| by_ack[i].3 > m.0) {
+                if max_acked.is_none_or(|m| by_ack[i].3 > m.0) {
                     max_acked = Some((by_ack[i].3, by_ack[i].0));
                 }
                 i += 1;
@@ -502,7 +515,7 @@ pub fn check(events: &[Event]) -> Report {
                         } else if *o > *expected {
                             let skipped = final_offsets
                                 .get(p)
-                                .map_or(true, |s| s.range(*expected..*o).next().is_some());
+                                .is_none_or(|s| s.range(*expected..*o).next().is_some());
                             if skipped {
                                 anomalies.push(Anomaly {
                                     kind: AnomalyKind::SkippedPoll,

@@ -43,6 +43,12 @@ pub enum Event {
         error: String,
         t: f64,
     },
+    /// A producer hit a fatal error (e.g. idempotence sequence desynchronisation) and was re-created.
+    ProducerFatal {
+        process: String,
+        error: String,
+        t: f64,
+    },
     /// A new consumer assigned itself `(partition, offset)` start positions.
     Assign {
         consumer: String,

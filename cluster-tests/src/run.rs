@@ -213,16 +213,18 @@ fn start_fault(cfg: &RunConfig, cluster: &mut Cluster, fault: Fault) -> anyhow::
         Fault::Isolate(t) => {
             let (n, who) = resolve(cfg, cluster, t);
             let o = others(n);
-            net::drop_traffic(n, &o, &o)?;
+            // Input rules only, on both sides: packets vanish silently (an output drop would fail
+            // the sender's syscall at once, which is kinder than a real partition).
+            net::drop_traffic(n, &o, &[])?;
             for m in &o {
-                net::drop_traffic(*m, &[n], &[n])?;
+                net::drop_traffic(*m, &[n], &[])?;
             }
             format!("isolate {who} from nodes {o:?}")
         }
         Fault::Bridge { bridge } => {
             let o = others(bridge);
-            net::drop_traffic(o[0], &[o[1]], &[o[1]])?;
-            net::drop_traffic(o[1], &[o[0]], &[o[0]])?;
+            net::drop_traffic(o[0], &[o[1]], &[])?;
+            net::drop_traffic(o[1], &[o[0]], &[])?;
             format!("cut nodes {} and {}, node {bridge} bridges", o[0], o[1])
         }
         Fault::OneWay { from, to } => {
@@ -306,7 +308,9 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         c.wait_listening(Duration::from_secs(60))?;
     }
     let workload_s = cfg.duration_s + cfg.tail_s;
-    let mut child = Command::new(&cfg.python)
+    let mut child = Command::new("setpriv")
+        .args(["--pdeathsig", "KILL", "--"])
+        .arg(&cfg.python)
         .arg(&cfg.workload)
         .args(["run", "--bootstrap", &cluster::bootstrap(), "--history"])
         .arg(&ops_path)
