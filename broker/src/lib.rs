@@ -1,6 +1,7 @@
 //! The Riffle broker: tokio listeners, one handler per Kafka API, topic and producer state,
 //! and the mapping from internal errors to Kafka error codes.
 
+pub mod admin;
 pub mod api;
 pub mod cluster;
 pub mod errors;

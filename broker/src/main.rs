@@ -26,6 +26,10 @@ enum Command {
     Serve(ServeArgs),
     /// Run a three-node cluster on this machine (Kafka on 127.0.0.1:9092, :9093, :9094).
     Dev(DevArgs),
+    /// Operate any Kafka-compatible cluster over the Kafka protocol (see `riffle admin --help`).
+    Admin(riffle_broker::admin::AdminArgs),
+    /// Declarative topics: `riffle topics apply topics.toml`.
+    Topics(riffle_broker::admin::TopicsArgs),
 }
 
 #[derive(clap::Args)]
@@ -71,6 +75,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Dev(args) => dev(args),
+        Command::Admin(args) => riffle_broker::admin::run_admin(args),
+        Command::Topics(args) => riffle_broker::admin::run_topics(args),
     }
 }
 
