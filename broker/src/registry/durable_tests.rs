@@ -116,3 +116,47 @@ async fn records_use_confluent_keys_and_tombstones_for_permanent_delete() {
     let r = Registry::open(broker).unwrap();
     assert!(r.read(|st| st.versions("s", true)).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_planned_on_a_stale_state_loses_the_race_and_is_planned_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    let a = Registry::open(broker.clone()).unwrap();
+    let b = Registry::open(broker.clone()).unwrap();
+    let id_a = register(&a, "a", V1).await;
+    // B plans its first attempt as a node that has not seen A's write would: id 1, again.
+    let attempts = std::sync::atomic::AtomicUsize::new(0);
+    let other = avro(V2);
+    let id_b = b
+        .write(|st| {
+            if attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                let stale = State::default();
+                return match stale.plan_register("b", &other, false)? {
+                    Plan::Existing(id) => Ok((id, vec![])),
+                    Plan::Write { id, records } => Ok((id, records)),
+                };
+            }
+            match st.plan_register("b", &other, false)? {
+                Plan::Existing(id) => Ok((id, vec![])),
+                Plan::Write { id, records } => Ok((id, records)),
+            }
+        })
+        .await
+        .expect("registered on the second attempt");
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_ne!(id_a, id_b);
+    // Both folds skipped the losing record alike and agree on every id.
+    for r in [&a, &b] {
+        r.read(|st| {
+            assert_eq!(st.by_id(id_a).unwrap().schema, V1);
+            assert_eq!(st.by_id(id_b).unwrap().schema, V2);
+            assert_eq!(st.version("b", "latest", false).unwrap().id, id_b);
+        });
+    }
+    // So does a registry rebuilt from the log.
+    let c = Registry::open(broker).unwrap();
+    c.read(|st| {
+        assert_eq!(st.by_id(id_a).unwrap().schema, V1);
+        assert_eq!(st.version("b", "latest", false).unwrap().id, id_b);
+    });
+}
