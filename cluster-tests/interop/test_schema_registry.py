@@ -269,3 +269,84 @@ def test_protobuf_serializer_round_trip_through_a_topic(broker_factory):
         {"schema": PROTO_FIELD_REMOVED, "schemaType": "PROTOBUF"},
     )
     assert status == 200 and body["is_compatible"] is False, body
+
+
+def test_error_codes_and_bodies_match_confluent(broker_factory):
+    """Each listed Confluent error: HTTP status = first three digits of error_code, a message, the v1 content
+    type."""
+    _broker, url = registry_broker(broker_factory)
+
+    def err(path, method="GET", body=None):
+        status, ctype, out = http(url + path, method, body)
+        assert ctype.startswith("application/vnd.schemaregistry.v1+json"), ctype
+        assert isinstance(out, dict) and isinstance(out.get("message"), str) and out["message"], out
+        code = out["error_code"]
+        assert status == int(str(code)[:3]), (status, out)
+        return code
+
+    assert http(f"{url}/subjects/e-value/versions", "POST", {"schema": USER_V1})[0] == 200
+    assert http(f"{url}/subjects/e-value/versions", "POST", {"schema": USER_V2})[0] == 200
+    assert err("/subjects/nope/versions") == 40401
+    assert err("/subjects/e-value/versions/7") == 40402
+    assert err("/schemas/ids/4242") == 40403
+    assert err("/subjects/e-value", "POST", {"schema": USER_BAD}) == 40403  # lookup of an unknown schema
+    assert err("/subjects/e-value/versions/1?permanent=true", "DELETE") == 40407
+    assert err("/subjects/e-value?permanent=true", "DELETE") == 40405
+    assert http(f"{url}/subjects/e-value/versions/1", "DELETE")[0] == 200
+    assert err("/subjects/e-value/versions/1", "DELETE") == 40406
+    assert http(f"{url}/subjects/e-value", "DELETE")[0] == 200
+    assert err("/subjects/e-value", "DELETE") == 40404
+    assert err("/config/e-value") == 40408
+    assert err("/subjects/f-value/versions", "POST", {"schema": "{nope"}) == 42201
+    assert err("/subjects/f-value/versions", "POST", {"schema": "x", "schemaType": "XML"}) == 42201
+    assert http(f"{url}/subjects/f-value/versions", "POST", {"schema": USER_V1})[0] == 200
+    assert err("/subjects/f-value/versions/zero") == 42202
+    assert err("/config", "PUT", {"compatibility": "SIDEWAYS"}) == 42203
+    assert err("/mode", "PUT", {"mode": "WRITEONLY"}) == 42204
+    assert http(f"{url}/mode/f-value", "PUT", {"mode": "READONLY"})[0] == 200
+    assert err("/subjects/f-value/versions", "POST", {"schema": USER_V2}) == 42205
+    assert http(f"{url}/subjects/g-value/versions", "POST", {"schema": USER_V1})[0] == 200
+    assert err("/subjects/g-value/versions", "POST", {"schema": USER_BAD}) == 409
+    assert err("/no/such/path") == 404
+
+
+def test_import_mode_registers_with_given_ids_and_versions(broker_factory):
+    _broker, url = registry_broker(broker_factory)
+    assert http(f"{url}/subjects/x-value/versions", "POST", {"schema": USER_V1})[0] == 200
+    # IMPORT needs an empty registry (or force=true).
+    status, _, body = http(f"{url}/mode", "PUT", {"mode": "IMPORT"})
+    assert (status, body["error_code"]) == (422, 42205), body
+    assert http(f"{url}/mode/imp-value", "PUT", {"mode": "IMPORT"})[2] == {"mode": "IMPORT"}
+    status, _, body = http(f"{url}/subjects/imp-value/versions", "POST", {"schema": USER_V2, "id": 500, "version": 3})
+    assert status == 200 and body["id"] == 500, body
+    got = http(f"{url}/subjects/imp-value/versions/latest")[2]
+    assert (got["id"], got["version"]) == (500, 3)
+    # No compatibility check in IMPORT; an id taken by another schema cannot be overwritten.
+    status, _, body = http(f"{url}/subjects/imp-value/versions", "POST", {"schema": USER_BAD, "id": 500})
+    assert (status, body["error_code"]) == (422, 42205), body
+    status, _, body = http(f"{url}/subjects/imp-value/versions", "POST", {"schema": USER_BAD, "id": 501})
+    assert status == 200 and body["id"] == 501, body
+    assert http(f"{url}/mode/imp-value", "PUT", {"mode": "READWRITE"})[0] == 200
+    # Ids handed out afterwards continue after the imported ones.
+    other = json.dumps({"type": "record", "name": "After", "fields": [{"name": "z", "type": "int"}]})
+    assert http(f"{url}/subjects/after-value/versions", "POST", {"schema": other})[2]["id"] == 502
+
+
+def test_metadata_rule_set_schemas_listing_and_contexts(broker_factory):
+    _broker, url = registry_broker(broker_factory)
+    metadata = {"properties": {"owner": "payments"}}
+    rule_set = {"domainRules": [{"name": "checkId", "kind": "CONDITION", "type": "CEL", "mode": "WRITE",
+                                 "expr": "message.id > 0"}]}
+    status, _, body = http(f"{url}/subjects/md-value/versions", "POST",
+                           {"schema": USER_V1, "metadata": metadata, "ruleSet": rule_set})
+    assert status == 200, body
+    sid = body["id"]
+    got = http(f"{url}/subjects/md-value/versions/1")[2]
+    assert got["metadata"] == metadata and got["ruleSet"] == rule_set
+    by_id = http(f"{url}/schemas/ids/{sid}")[2]
+    assert by_id["metadata"] == metadata and by_id["ruleSet"] == rule_set
+    assert http(f"{url}/subjects/other-value/versions", "POST", {"schema": USER_V2})[0] == 200
+    listing = http(f"{url}/schemas")[2]
+    assert [(s["subject"], s["version"]) for s in listing] == [("md-value", 1), ("other-value", 1)]
+    assert [s["subject"] for s in http(f"{url}/schemas?subjectPrefix=md")[2]] == ["md-value"]
+    assert http(f"{url}/contexts")[2] == ["."]

@@ -117,10 +117,15 @@ impl SchemaBody {
             references: self.references.unwrap_or_default(),
             id: self.id,
             version: self.version,
-            metadata: self.metadata.filter(|v| !v.is_null()),
-            rule_set: self.rule_set.filter(|v| !v.is_null()),
+            metadata: self.metadata.filter(is_given),
+            rule_set: self.rule_set.filter(is_given),
         })
     }
+}
+
+/// Whether an optional body object says something (`null` and `{}` do not).
+fn is_given(v: &Value) -> bool {
+    !(v.is_null() || v.as_object().is_some_and(|o| o.is_empty()))
 }
 
 /// A version as Confluent shows it: schemaType only for non-Avro, references when present.
@@ -550,6 +555,11 @@ async fn get_config(AxState(r): Reg, Path(s): Path<String>, Query(q): Params) ->
 
 async fn set_config(r: &Registry, subject: Option<&str>, b: &Bytes) -> ApiResult {
     let c: ConfigBody = body(b)?;
+    let c_raw = c
+        .compatibility
+        .clone()
+        .or(c.compatibility_level.clone())
+        .unwrap_or_default();
     let level = c
         .compatibility
         .or(c.compatibility_level)
@@ -558,7 +568,11 @@ async fn set_config(r: &Registry, subject: Option<&str>, b: &Bytes) -> ApiResult
         .ok_or_else(|| {
             ApiError::new(
                 42203,
-                format!("Invalid compatibility level. Valid values are {LEVELS:?}"),
+                format!(
+                    "Invalid compatibility level. Valid values are none, backward, forward, full, \
+                     backward_transitive, forward_transitive, and full_transitive (got {:?})",
+                    c_raw
+                ),
             )
         })?;
     r.write(|_| Ok(((), vec![State::config_record(subject, Some(&level))])))
@@ -625,7 +639,12 @@ async fn set_mode(r: &Registry, subject: Option<&str>, force: bool, b: &Bytes) -
         .mode
         .map(|l| l.to_ascii_uppercase())
         .filter(|l| MODES.contains(&l.as_str()))
-        .ok_or_else(|| ApiError::new(42204, format!("Invalid mode. Valid values are {MODES:?}")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                42204,
+                format!("Invalid mode. Valid values are {}", MODES.join(", ")),
+            )
+        })?;
     r.write(|st| {
         if mode == "IMPORT" && !force && !st.is_empty(subject) {
             return Err(ApiError::new(
