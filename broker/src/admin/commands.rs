@@ -14,12 +14,14 @@ use kafka_protocol::messages::delete_records_request::{
 };
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::{
     ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeConfigsRequest, IncrementalAlterConfigsRequest,
+    DeleteTopicsRequest, DescribeConfigsRequest, DescribeLogDirsRequest,
+    IncrementalAlterConfigsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use serde_json::json;
@@ -404,6 +406,54 @@ pub async fn describe_configs(
     Ok(out)
 }
 
+/// Bytes on disk per partition (the leader's replica) from DescribeLogDirs on every broker, or
+/// `None` when the cluster does not serve DescribeLogDirs (Riffle does not; Kafka does).
+pub async fn log_dir_sizes(
+    cluster: &mut Cluster,
+    topic: &str,
+    partitions: &[(i32, i32)],
+) -> Result<Option<BTreeMap<i32, i64>>, AdminError> {
+    if !cluster
+        .any
+        .versions()
+        .contains_key(&(ApiKey::DescribeLogDirs as i16))
+    {
+        return Ok(None);
+    }
+    let parts: Vec<i32> = partitions.iter().map(|(p, _)| *p).collect();
+    let mut per_replica: BTreeMap<(i32, i32), i64> = BTreeMap::new();
+    let ids: Vec<i32> = cluster.view.brokers.keys().copied().collect();
+    for id in ids {
+        let conn = cluster.node(id).await?;
+        let req = DescribeLogDirsRequest::default().with_topics(Some(vec![
+            DescribableLogDirTopic::default()
+                .with_topic(topic_name(topic))
+                .with_partitions(parts.clone()),
+        ]));
+        let resp = conn.send(req, 1, 4).await?;
+        check(
+            &conn.addr,
+            ApiKey::DescribeLogDirs,
+            format!("for topic {topic}"),
+            resp.error_code,
+            None,
+        )?;
+        for dir in resp.results.iter().filter(|d| d.error_code == 0) {
+            for t in dir.topics.iter().filter(|t| t.name.0.as_str() == topic) {
+                for p in t.partitions.iter().filter(|p| !p.is_future_key) {
+                    per_replica.insert((id, p.partition_index), p.partition_size);
+                }
+            }
+        }
+    }
+    Ok(Some(
+        partitions
+            .iter()
+            .filter_map(|(p, leader)| per_replica.get(&(*leader, *p)).map(|s| (*p, *s)))
+            .collect(),
+    ))
+}
+
 async fn describe(cluster: &mut Cluster, topic: &str) -> Result<Report, AdminError> {
     cluster.refresh(Some(&[topic.to_string()])).await?;
     let t = cluster.view.topic(topic, &cluster.any.addr)?.clone();
@@ -411,12 +461,19 @@ async fn describe(cluster: &mut Cluster, topic: &str) -> Result<Report, AdminErr
     let starts = records::list_offsets(cluster, topic, &parts, EARLIEST_TIMESTAMP).await?;
     let ends = records::list_offsets(cluster, topic, &parts, LATEST_TIMESTAMP).await?;
     let configs = describe_configs(cluster, topic).await?;
+    let leaders: Vec<(i32, i32)> = t
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.leader))
+        .collect();
+    let sizes = log_dir_sizes(cluster, topic, &leaders).await?;
     let mut rows = Vec::new();
     let mut jparts = Vec::new();
     for (i, p) in t.partitions.iter().enumerate() {
         let start = starts[i].1;
         let end = ends[i].1;
-        rows.push(vec![
+        let size = sizes.as_ref().and_then(|s| s.get(&p.partition).copied());
+        let mut row = vec![
             p.partition.to_string(),
             p.leader.to_string(),
             id_list(&p.replicas),
@@ -424,10 +481,15 @@ async fn describe(cluster: &mut Cluster, topic: &str) -> Result<Report, AdminErr
             start.to_string(),
             end.to_string(),
             (end - start).to_string(),
-        ]);
+        ];
+        if sizes.is_some() {
+            row.push(size.map(|s| s.to_string()).unwrap_or_else(|| "-".into()));
+        }
+        rows.push(row);
         jparts.push(json!({
             "partition": p.partition, "leader": p.leader, "replicas": p.replicas, "isr": p.isr,
             "offline_replicas": p.offline, "start_offset": start, "end_offset": end, "records": end - start,
+            "size_bytes": size,
         }));
     }
     let total: i64 = starts.iter().zip(&ends).map(|(s, e)| e.1 - s.1).sum();
