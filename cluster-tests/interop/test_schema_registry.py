@@ -33,6 +33,8 @@ USER_BAD = json.dumps(
 )
 PROTO_V1 = 'syntax = "proto3";\npackage riffle.test;\nmessage Order { string id = 1; int64 amount = 2; }\n'
 PROTO_FIELD_REMOVED = 'syntax = "proto3";\npackage riffle.test;\nmessage Order { string id = 1; }\n'
+# int64 -> string leaves the varint group: incompatible under Confluent's Protobuf rules.
+PROTO_FIELD_RETYPED = 'syntax = "proto3";\npackage riffle.test;\nmessage Order { string id = 1; string amount = 2; }\n'
 PROTO_FIELD_ADDED = (
     'syntax = "proto3";\npackage riffle.test;\nmessage Order { string id = 1; int64 amount = 2; string note = 3; }\n'
 )
@@ -123,7 +125,7 @@ def test_incompatible_schema_is_refused_with_409_and_compatibility_check_says_wh
     assert sr.get_versions("s-value") == [1, 2]
 
 
-def test_protobuf_field_removal_is_incompatible_and_addition_is_not(broker_factory):
+def test_protobuf_field_retyping_is_incompatible_and_addition_or_removal_is_not(broker_factory):
     _broker, url = registry_broker(broker_factory)
     status, _, body = http(f"{url}/subjects/orders-value/versions", "POST", {"schema": PROTO_V1, "schemaType": "PROTOBUF"})
     assert status == 200, body
@@ -132,9 +134,16 @@ def test_protobuf_field_removal_is_incompatible_and_addition_is_not(broker_facto
     status, _, body = http(
         f"{url}/compatibility/subjects/orders-value/versions/latest?verbose=true",
         "POST",
+        {"schema": PROTO_FIELD_RETYPED, "schemaType": "PROTOBUF"},
+    )
+    assert status == 200 and body["is_compatible"] is False and "amount" in " ".join(body["messages"]), body
+    # Confluent: removing a field is BACKWARD compatible (protobuf readers skip unknown fields).
+    status, _, body = http(
+        f"{url}/compatibility/subjects/orders-value/versions/latest",
+        "POST",
         {"schema": PROTO_FIELD_REMOVED, "schemaType": "PROTOBUF"},
     )
-    assert status == 200 and body["is_compatible"] is False, body
+    assert status == 200 and body["is_compatible"] is True, body
     status, _, body = http(
         f"{url}/subjects/orders-value/versions", "POST", {"schema": PROTO_FIELD_ADDED, "schemaType": "PROTOBUF"}
     )
@@ -262,11 +271,11 @@ def test_protobuf_serializer_round_trip_through_a_topic(broker_factory):
     registered = sr.get_latest_version(f"{topic}-value")
     assert registered.schema.schema_type == "PROTOBUF"
     assert int.from_bytes(values[0][1:5], "big") == registered.schema_id
-    # The registered descriptor is checked like .proto text: dropping `amount` is incompatible.
+    # The registered descriptor is checked like .proto text: retyping `amount` is incompatible.
     status, _, body = http(
         f"{url}/compatibility/subjects/{topic}-value/versions/latest",
         "POST",
-        {"schema": PROTO_FIELD_REMOVED, "schemaType": "PROTOBUF"},
+        {"schema": PROTO_FIELD_RETYPED, "schemaType": "PROTOBUF"},
     )
     assert status == 200 and body["is_compatible"] is False, body
 

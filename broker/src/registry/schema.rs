@@ -9,14 +9,11 @@
 //!   needs every branch readable, a reader union one branch that reads the writer. Logical
 //!   types and field order are not compared.
 //! - PROTOBUF (`.proto` text, or base64 of a serialized `FileDescriptorProto` as
-//!   confluent-kafka's ProtobufSerializer sends): the same rule for every level except NONE (protobuf readers skip unknown
-//!   fields, so adding is always safe): every message of the old schema must still exist
-//!   (by full name), and every field of it must keep its number, its name→number binding,
-//!   its cardinality (repeated or not) and a wire-compatible type (equal, or both in one of
-//!   {int32,uint32,int64,uint64,bool}, {sint32,sint64}, {fixed32,sfixed32},
-//!   {fixed64,sfixed64}, {string,bytes}; message/enum types compared by their last name
-//!   segment). Not checked: enum value removal, oneof moves, `reserved` ranges, package
-//!   renames, imports through references (referenced files are not parsed).
+//!   confluent-kafka's ProtobufSerializer sends), Confluent's rules (see `proto_check`):
+//!   the changes from the old to the new file are compatible or not by kind; FORWARD checks
+//!   the changes the other way round. Named field types are resolved with protobuf's scoping
+//!   within the file; types from imports are compared by name as written. Not checked:
+//!   `reserved` ranges, imports through references (referenced files are not parsed).
 //! - JSON (JSON Schema), a practical subset: where both schemas name a `type` it must match
 //!   (a reader `number` reads a writer `integer`); a property the reader requires must be
 //!   required by the writer; a property the writer has and a closed reader
@@ -579,18 +576,36 @@ fn json_can_read(reader: &Value, writer: &Value, path: &str, problems: &mut Vec<
 
 // ----- Protobuf --------------------------------------------------------------------------
 
-/// A protobuf file's messages: full name → fields.
+/// A protobuf file as Confluent's compatibility rules see it: its package and its messages
+/// (full name, without the leading dot) with fields whose named types are resolved.
 pub struct ProtoSchema {
-    messages: BTreeMap<String, Vec<ProtoField>>,
+    package: String,
+    messages: BTreeMap<String, ProtoMessage>,
+}
+
+#[derive(Clone, Debug)]
+struct ProtoMessage {
+    fields: Vec<ProtoField>,
+    /// A `map<K, V>` field's generated entry message.
+    map_entry: bool,
 }
 
 #[derive(Clone, Debug)]
 struct ProtoField {
     name: String,
     number: i32,
-    ty: Type,
-    type_name: String,
-    repeated: bool,
+    kind: ProtoKind,
+    label: Label,
+    /// The (real, not proto3-`optional` synthetic) oneof the field belongs to.
+    oneof: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ProtoKind {
+    /// A scalar or enum: its wire-compatibility group and its name.
+    Scalar(i32, String),
+    /// A message (or group): its full name.
+    Message(String),
 }
 
 /// A protobuf schema's file descriptor: from `.proto` text, or from a base64-encoded
@@ -622,49 +637,121 @@ pub fn proto_serialized(text: &str) -> Result<String, String> {
 
 fn parse_proto(text: &str) -> Result<ProtoSchema, String> {
     let file = proto_descriptor(text)?;
-    let mut messages = BTreeMap::new();
-    let prefix = file.package.clone().unwrap_or_default();
+    let package = file.package.clone().unwrap_or_default();
+    let mut names = ProtoNames::default();
     for m in &file.message_type {
-        collect_messages(m, &prefix, &mut messages);
+        names.collect_message(m, &package);
     }
-    Ok(ProtoSchema { messages })
+    for e in &file.enum_type {
+        names.enums.insert(join_name(&package, e.name()));
+    }
+    let mut messages = BTreeMap::new();
+    for m in &file.message_type {
+        collect_messages(m, &package, &names, &mut messages);
+    }
+    Ok(ProtoSchema { package, messages })
+}
+
+/// Full names of a file's messages and enums, for resolving field types.
+#[derive(Default)]
+struct ProtoNames {
+    messages: HashSet<String>,
+    enums: HashSet<String>,
+}
+
+fn join_name(scope: &str, name: &str) -> String {
+    if scope.is_empty() {
+        name.to_string()
+    } else {
+        format!("{scope}.{name}")
+    }
+}
+
+impl ProtoNames {
+    fn collect_message(&mut self, m: &DescriptorProto, scope: &str) {
+        let full = join_name(scope, m.name());
+        for e in &m.enum_type {
+            self.enums.insert(join_name(&full, e.name()));
+        }
+        for n in &m.nested_type {
+            self.collect_message(n, &full);
+        }
+        self.messages.insert(full);
+    }
+
+    /// Resolves `type_name` as written in message `scope` (protobuf's scoping: innermost
+    /// scope first; a leading dot is fully qualified). Unknown names (imports) stay as written.
+    fn resolve(&self, scope: &str, type_name: &str) -> ProtoKind {
+        let known = |full: &str| {
+            if self.enums.contains(full) {
+                Some(ProtoKind::Scalar(1, format!("enum {full}")))
+            } else if self.messages.contains(full) {
+                Some(ProtoKind::Message(full.to_string()))
+            } else {
+                None
+            }
+        };
+        if let Some(full) = type_name.strip_prefix('.') {
+            return known(full).unwrap_or_else(|| ProtoKind::Message(full.to_string()));
+        }
+        let mut s = scope.to_string();
+        loop {
+            if let Some(k) = known(&join_name(&s, type_name)) {
+                return k;
+            }
+            match s.rfind('.') {
+                Some(i) => s.truncate(i),
+                None if !s.is_empty() => s.clear(),
+                None => return ProtoKind::Message(type_name.to_string()),
+            }
+        }
+    }
 }
 
 fn collect_messages(
     m: &DescriptorProto,
-    prefix: &str,
-    out: &mut BTreeMap<String, Vec<ProtoField>>,
+    scope: &str,
+    names: &ProtoNames,
+    out: &mut BTreeMap<String, ProtoMessage>,
 ) {
-    let name = m.name.clone().unwrap_or_default();
-    let full = if prefix.is_empty() {
-        name
-    } else {
-        format!("{prefix}.{name}")
-    };
+    let full = join_name(scope, m.name());
+    let oneof_names: Vec<String> = m.oneof_decl.iter().map(|o| o.name().to_string()).collect();
     let fields = m
         .field
         .iter()
-        .map(|f| ProtoField {
-            name: f.name.clone().unwrap_or_default(),
-            number: f.number.unwrap_or(0),
-            ty: f.r#type(),
-            type_name: f
-                .type_name
-                .as_deref()
-                .map(|t| short_name(t).to_string())
-                .unwrap_or_default(),
-            repeated: f.label() == Label::Repeated,
+        .map(|f| {
+            let kind = match f.type_name.as_deref().filter(|t| !t.is_empty()) {
+                Some(t) => names.resolve(&full, t),
+                None => ProtoKind::Scalar(
+                    wire_group(f.r#type()),
+                    format!("{:?}", f.r#type()).to_lowercase(),
+                ),
+            };
+            let oneof = f
+                .oneof_index
+                .filter(|_| !f.proto3_optional())
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| oneof_names.get(i).cloned());
+            ProtoField {
+                name: f.name().to_string(),
+                number: f.number(),
+                kind,
+                label: f.label(),
+                oneof,
+            }
         })
         .collect();
     for nested in &m.nested_type {
-        collect_messages(nested, &full, out);
+        collect_messages(nested, &full, names, out);
     }
-    out.insert(full, fields);
+    let map_entry = m.options.as_ref().is_some_and(|o| o.map_entry());
+    out.insert(full, ProtoMessage { fields, map_entry });
 }
 
+/// Confluent's scalar kinds: values in one group read each other's wire data.
 fn wire_group(t: Type) -> i32 {
     match t {
-        Type::Int32 | Type::Uint32 | Type::Int64 | Type::Uint64 | Type::Bool => 1,
+        Type::Int32 | Type::Uint32 | Type::Int64 | Type::Uint64 | Type::Bool | Type::Enum => 1,
         Type::Sint32 | Type::Sint64 => 2,
         Type::Fixed32 | Type::Sfixed32 => 3,
         Type::Fixed64 | Type::Sfixed64 => 4,
@@ -673,64 +760,125 @@ fn wire_group(t: Type) -> i32 {
     }
 }
 
-fn describe(f: &ProtoField) -> String {
-    if f.type_name.is_empty() {
-        format!("{:?}", f.ty).to_lowercase()
-    } else {
-        f.type_name.clone()
+fn describe(k: &ProtoKind) -> &str {
+    match k {
+        ProtoKind::Scalar(_, n) | ProtoKind::Message(n) => n,
     }
 }
 
+/// Whether changing a field between singular and repeated keeps its wire format: yes for
+/// messages, strings and bytes (length-delimited either way), no for numbers (packed).
+fn label_change_compatible(k: &ProtoKind) -> bool {
+    matches!(k, ProtoKind::Message(_) | ProtoKind::Scalar(5, _))
+}
+
+/// The changes from `old` to `new` that Confluent's Protobuf rules call incompatible (new
+/// readers of old data; FORWARD runs it the other way round). Compatible: adding or removing
+/// messages, enums, enum values and (optional) fields, renaming fields, renumbering (a removal
+/// plus an addition), changes within a scalar group, singular↔repeated for messages, strings
+/// and bytes, adding a oneof or a field to a oneof, moving one existing field into a new oneof.
+/// Incompatible: a package change, a removed message, a field whose kind (scalar/message),
+/// scalar group or message type changes, singular↔repeated for numbers, a required field
+/// added or removed, a field removed from a oneof, a field moved into an existing oneof,
+/// several existing fields moved into a new oneof.
 fn proto_check(new: &ProtoSchema, old: &ProtoSchema) -> Vec<String> {
     let mut problems = vec![];
-    for (msg, old_fields) in &old.messages {
-        let Some(new_fields) = new.messages.get(msg) else {
-            problems.push(format!("message {msg} was removed"));
+    if new.package != old.package {
+        problems.push(format!(
+            "package changed from '{}' to '{}'",
+            old.package, new.package
+        ));
+    }
+    for (msg, om) in &old.messages {
+        let Some(nm) = new.messages.get(msg) else {
+            if !om.map_entry {
+                problems.push(format!("message {msg} was removed"));
+            }
             continue;
         };
-        for of in old_fields {
-            match new_fields.iter().find(|f| f.number == of.number) {
-                None => match new_fields.iter().find(|f| f.name == of.name) {
-                    Some(nf) => problems.push(format!(
-                        "field {msg}.{} changed number from {} to {}",
-                        of.name, of.number, nf.number
-                    )),
-                    None => problems.push(format!(
-                        "field {msg}.{} (number {}) was removed",
+        for of in &om.fields {
+            let Some(nf) = nm.fields.iter().find(|f| f.number == of.number) else {
+                if of.label == Label::Required {
+                    problems.push(format!(
+                        "required field {msg}.{} (number {}) was removed",
                         of.name, of.number
-                    )),
-                },
-                Some(nf) => {
-                    if nf.name != of.name {
-                        if let Some(moved) = new_fields.iter().find(|f| f.name == of.name) {
-                            problems.push(format!(
-                                "field {msg}.{} changed number from {} to {}",
-                                of.name, of.number, moved.number
-                            ));
-                        }
-                    }
-                    let same_type =
-                        if of.ty == Type::Message || of.ty == Type::Enum || of.ty == Type::Group {
-                            nf.ty == of.ty && nf.type_name == of.type_name
-                        } else {
-                            wire_group(nf.ty) == wire_group(of.ty)
-                        };
-                    if !same_type {
-                        problems.push(format!(
-                            "field {msg}.{} (number {}) changed type from {} to {}",
-                            of.name,
-                            of.number,
-                            describe(of),
-                            describe(nf)
-                        ));
-                    }
-                    if nf.repeated != of.repeated {
-                        problems.push(format!(
-                            "field {msg}.{} (number {}) changed between repeated and singular",
-                            of.name, of.number
-                        ));
-                    }
+                    ));
+                } else if let Some(o) = &of.oneof {
+                    problems.push(format!(
+                        "field {msg}.{} (number {}) was removed from oneof {o}",
+                        of.name, of.number
+                    ));
                 }
+                continue;
+            };
+            match (&of.kind, &nf.kind) {
+                (ProtoKind::Scalar(og, _), ProtoKind::Scalar(ng, _)) if og != ng => {
+                    problems.push(format!(
+                        "field {msg}.{} (number {}) changed scalar kind from {} to {}",
+                        of.name,
+                        of.number,
+                        describe(&of.kind),
+                        describe(&nf.kind)
+                    ))
+                }
+                (ProtoKind::Message(o), ProtoKind::Message(n)) if o != n => problems.push(format!(
+                    "field {msg}.{} (number {}) changed message type from {o} to {n}",
+                    of.name, of.number
+                )),
+                (ProtoKind::Scalar(..), ProtoKind::Message(_))
+                | (ProtoKind::Message(_), ProtoKind::Scalar(..)) => problems.push(format!(
+                    "field {msg}.{} (number {}) changed kind from {} to {}",
+                    of.name,
+                    of.number,
+                    describe(&of.kind),
+                    describe(&nf.kind)
+                )),
+                _ => {}
+            }
+            let repeated = |f: &ProtoField| f.label == Label::Repeated;
+            if repeated(of) != repeated(nf) && !label_change_compatible(&of.kind) {
+                problems.push(format!(
+                    "field {msg}.{} (number {}) changed between repeated and singular",
+                    of.name, of.number
+                ));
+            }
+            match (&of.oneof, &nf.oneof) {
+                (Some(o), n) if n.as_ref() != Some(o) => problems.push(format!(
+                    "field {msg}.{} (number {}) was removed from oneof {o}",
+                    of.name, of.number
+                )),
+                (None, Some(n)) if om.fields.iter().any(|f| f.oneof.as_ref() == Some(n)) => {
+                    problems.push(format!(
+                        "field {msg}.{} (number {}) was moved into the existing oneof {n}",
+                        of.name, of.number
+                    ))
+                }
+                _ => {}
+            }
+        }
+        for nf in &nm.fields {
+            let existed = om.fields.iter().any(|f| f.number == nf.number);
+            if !existed && nf.label == Label::Required {
+                problems.push(format!(
+                    "required field {msg}.{} (number {}) was added",
+                    nf.name, nf.number
+                ));
+            }
+        }
+        // Several existing fields moved into one new oneof.
+        let mut new_oneofs: BTreeMap<&str, usize> = BTreeMap::new();
+        for nf in &nm.fields {
+            let Some(n) = &nf.oneof else { continue };
+            let oneof_is_new = !om.fields.iter().any(|f| f.oneof.as_ref() == Some(n));
+            if oneof_is_new && om.fields.iter().any(|f| f.number == nf.number) {
+                *new_oneofs.entry(n.as_str()).or_default() += 1;
+            }
+        }
+        for (n, moved) in new_oneofs {
+            if moved > 1 {
+                problems.push(format!(
+                    "{moved} existing fields of {msg} were moved into the new oneof {n}"
+                ));
             }
         }
     }
@@ -813,29 +961,499 @@ mod tests {
         assert!(check(&p2, &proto(P1)).is_empty());
     }
 
+    /// One Protobuf case: `old` → `new` and whether Confluent's rules call it compatible
+    /// (BACKWARD: new readers read old data).
+    struct ProtoCase {
+        rule: &'static str,
+        old: &'static str,
+        new: &'static str,
+        compatible: bool,
+    }
+
+    const PROTO_CASES: &[ProtoCase] = &[
+        ProtoCase {
+            rule: "adding a field",
+            old: "syntax = \"proto3\"; message M { string a = 1; }",
+            new: "syntax = \"proto3\"; message M { string a = 1; float f = 2; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "adding a field to a nested message",
+            old: "syntax = \"proto3\"; message W { int32 w = 1; message M { string a = 1; } }",
+            new: "syntax = \"proto3\"; message W { int32 w = 1; message M { string a = 1; string b = 2; } }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "removing a field",
+            old: "syntax = \"proto3\"; message M { string a = 1; string b = 2; }",
+            new: "syntax = \"proto3\"; message M { string a = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "renaming a field",
+            old: "syntax = \"proto3\"; message M { string a = 1; }",
+            new: "syntax = \"proto3\"; message M { string renamed = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "changing a field's number (a removal and an addition)",
+            old: "syntax = \"proto3\"; message M { string a = 1; }",
+            new: "syntax = \"proto3\"; message M { string a = 2; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "adding a required field (proto2)",
+            old: "syntax = \"proto2\"; message M { optional string a = 1; }",
+            new: "syntax = \"proto2\"; message M { optional string a = 1; required string b = 2; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "removing a required field (proto2)",
+            old: "syntax = \"proto2\"; message M { optional string a = 1; required string b = 2; }",
+            new: "syntax = \"proto2\"; message M { optional string a = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "int32 to int64 (one scalar group)",
+            old: "syntax = \"proto3\"; message M { int32 n = 1; }",
+            new: "syntax = \"proto3\"; message M { int64 n = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "uint64 to bool (one scalar group)",
+            old: "syntax = \"proto3\"; message M { uint64 n = 1; }",
+            new: "syntax = \"proto3\"; message M { bool n = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "sint32 to sint64",
+            old: "syntax = \"proto3\"; message M { sint32 n = 1; }",
+            new: "syntax = \"proto3\"; message M { sint64 n = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "int32 to sint32 (zigzag is another group)",
+            old: "syntax = \"proto3\"; message M { int32 n = 1; }",
+            new: "syntax = \"proto3\"; message M { sint32 n = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "string to bytes",
+            old: "syntax = \"proto3\"; message M { string s = 1; }",
+            new: "syntax = \"proto3\"; message M { bytes s = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "fixed32 to sfixed32",
+            old: "syntax = \"proto3\"; message M { fixed32 n = 1; }",
+            new: "syntax = \"proto3\"; message M { sfixed32 n = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "fixed64 to sfixed64",
+            old: "syntax = \"proto3\"; message M { fixed64 n = 1; }",
+            new: "syntax = \"proto3\"; message M { sfixed64 n = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "fixed32 to fixed64",
+            old: "syntax = \"proto3\"; message M { fixed32 n = 1; }",
+            new: "syntax = \"proto3\"; message M { fixed64 n = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "int32 to string",
+            old: "syntax = \"proto3\"; message M { int32 n = 1; }",
+            new: "syntax = \"proto3\"; message M { string n = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "float to double",
+            old: "syntax = \"proto3\"; message M { float n = 1; }",
+            new: "syntax = \"proto3\"; message M { double n = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "int32 to an enum",
+            old: "syntax = \"proto3\"; message M { int32 n = 1; }",
+            new: "syntax = \"proto3\"; message M { E n = 1; } enum E { A = 0; B = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "an enum to int32",
+            old: "syntax = \"proto3\"; message M { E n = 1; } enum E { A = 0; B = 1; }",
+            new: "syntax = \"proto3\"; message M { int32 n = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "renaming an enum value",
+            old: "syntax = \"proto3\"; message M { E n = 1; } enum E { A = 0; B = 1; }",
+            new: "syntax = \"proto3\"; message M { E n = 1; } enum E { A = 0; NOT_B = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "int32 to a message",
+            old: "syntax = \"proto3\"; message M { int32 n = 1; }",
+            new: "syntax = \"proto3\"; message M { O n = 1; } message O { string s = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "int32 to a nested message named like a top-level enum",
+            old: "syntax = \"proto3\"; message M { int32 n = 1; } enum S { A = 0; }",
+            new: "syntax = \"proto3\"; message M { .M.S n = 1; message S { string s = 1; } } enum S { A = 0; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "a message to int32",
+            old: "syntax = \"proto3\"; message M { O n = 1; } message O { string s = 1; }",
+            new: "syntax = \"proto3\"; message M { int32 n = 1; } message O { string s = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "one message type to another",
+            old: "syntax = \"proto3\"; message M { O2 n = 1; } message O2 { string s = 1; }",
+            new: "syntax = \"proto3\"; message M { O3 n = 1; } message O3 { string s = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "qualifying a type name differently (same type)",
+            old: "syntax = \"proto3\"; package p; message M { S s = 1; message S { string t = 1; } }",
+            new: "syntax = \"proto3\"; package p; message M { .p.M.S s = 1; message S { string t = 1; } }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "a map's value type",
+            old: "syntax = \"proto3\"; message M { map<string, int32> m = 1; }",
+            new: "syntax = \"proto3\"; message M { map<string, string> m = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "a map field replaced by another map",
+            old: "syntax = \"proto3\"; message M { map<string, int32> ints = 1; }",
+            new: "syntax = \"proto3\"; message M { map<string, string> strings = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "qualifying a map's value type differently",
+            old: "syntax = \"proto3\"; message M { map<string, S> m = 1; message S { string t = 1; } }",
+            new: "syntax = \"proto3\"; message M { map<string, M.S> m = 1; message S { string t = 1; } }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "singular to repeated for a message",
+            old: "syntax = \"proto3\"; message M { optional S s = 1; message S { string t = 1; } }",
+            new: "syntax = \"proto3\"; message M { repeated S s = 1; message S { string t = 1; } }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "singular to repeated for a string",
+            old: "syntax = \"proto3\"; message M { optional string s = 1; }",
+            new: "syntax = \"proto3\"; message M { repeated string s = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "singular to repeated for bytes",
+            old: "syntax = \"proto3\"; message M { bytes b = 1; }",
+            new: "syntax = \"proto3\"; message M { repeated bytes b = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "singular to repeated for a number",
+            old: "syntax = \"proto3\"; message M { optional int32 n = 1; }",
+            new: "syntax = \"proto3\"; message M { repeated int32 n = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "moving one existing field into a new oneof",
+            old: "syntax = \"proto3\"; message M { string a = 1; string b = 2; }",
+            new: "syntax = \"proto3\"; message M { string a = 1; oneof o { string b = 2; int32 c = 3; } }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "moving several existing fields into a new oneof",
+            old: "syntax = \"proto3\"; message M { string a = 1; string b = 2; }",
+            new: "syntax = \"proto3\"; message M { oneof o { string a = 1; string b = 2; int32 c = 3; } }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "adding a field to a oneof",
+            old: "syntax = \"proto3\"; message M { oneof o { string a = 1; string b = 2; } }",
+            new: "syntax = \"proto3\"; message M { oneof o { string a = 1; string b = 2; int32 c = 3; } }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "removing a field from a oneof",
+            old: "syntax = \"proto3\"; message M { oneof o { string a = 1; string b = 2; int32 c = 3; } }",
+            new: "syntax = \"proto3\"; message M { oneof o { string a = 1; string b = 2; } }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "moving a field into an existing oneof",
+            old: "syntax = \"proto3\"; message M { string a = 1; oneof o { string b = 2; string c = 3; } }",
+            new: "syntax = \"proto3\"; message M { oneof o { string a = 1; string b = 2; string c = 3; } }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "adding a message",
+            old: "syntax = \"proto3\"; message M { string a = 1; }",
+            new: "syntax = \"proto3\"; message M { string a = 1; } message N { string a = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "reordering messages",
+            old: "syntax = \"proto3\"; message M { string a = 1; } message N { string a = 1; }",
+            new: "syntax = \"proto3\"; message N { string a = 1; } message M { string a = 1; }",
+            compatible: true,
+        },
+        ProtoCase {
+            rule: "removing a message",
+            old: "syntax = \"proto3\"; message M { string a = 1; } message N { string a = 1; }",
+            new: "syntax = \"proto3\"; message M { string a = 1; }",
+            compatible: false,
+        },
+        ProtoCase {
+            rule: "changing the package",
+            old: "syntax = \"proto3\"; package foo; message M { string a = 1; }",
+            new: "syntax = \"proto3\"; package bar; message M { string a = 1; }",
+            compatible: false,
+        },
+    ];
+
     #[test]
-    fn protobuf_removing_or_renumbering_or_retyping_a_field_is_incompatible() {
-        let removed = proto(
-            "syntax = \"proto3\"; package p; message M { string a = 1; message N { bool c = 1; } }",
-        );
-        let p = check(&removed, &proto(P1));
-        assert!(
-            p.iter().any(|m| m.contains("M.b") && m.contains("removed")),
-            "{p:?}"
-        );
-        let renumbered = proto("syntax = \"proto3\"; package p; message M { string a = 1; int32 b = 5; message N { bool c = 1; } }");
-        let p = check(&renumbered, &proto(P1));
-        assert!(p.iter().any(|m| m.contains("changed number")), "{p:?}");
-        let retyped = proto("syntax = \"proto3\"; package p; message M { string a = 1; double b = 2; message N { bool c = 1; } }");
-        let p = check(&retyped, &proto(P1));
-        assert!(p.iter().any(|m| m.contains("changed type")), "{p:?}");
-        let nested_gone =
-            proto("syntax = \"proto3\"; package p; message M { string a = 1; int32 b = 2; }");
-        let p = check(&nested_gone, &proto(P1));
-        assert!(p.iter().any(|m| m.contains("p.M.N was removed")), "{p:?}");
-        // int32 -> int64 is wire compatible.
-        let widened = proto("syntax = \"proto3\"; package p; message M { string a = 1; int64 b = 2; message N { bool c = 1; } }");
-        assert!(check(&widened, &proto(P1)).is_empty());
+    fn protobuf_compatibility_follows_confluents_rules_case_by_case() {
+        let mut wrong = vec![];
+        for c in PROTO_CASES {
+            let problems = check(&proto(c.new), &proto(c.old));
+            if problems.is_empty() != c.compatible {
+                wrong.push(format!(
+                    "{}: expected {}, problems {problems:?}",
+                    c.rule,
+                    if c.compatible {
+                        "compatible"
+                    } else {
+                        "incompatible"
+                    }
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// One Avro case: data written with `writer` read with `reader`.
+    struct AvroCase {
+        rule: &'static str,
+        writer: &'static str,
+        reader: &'static str,
+        compatible: bool,
+    }
+
+    const AVRO_CASES: &[AvroCase] = &[
+        AvroCase {
+            rule: "same primitive",
+            writer: r#""string""#,
+            reader: r#""string""#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "int promotes to long",
+            writer: r#""int""#,
+            reader: r#""long""#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "int promotes to float",
+            writer: r#""int""#,
+            reader: r#""float""#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "int promotes to double",
+            writer: r#""int""#,
+            reader: r#""double""#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "long promotes to float",
+            writer: r#""long""#,
+            reader: r#""float""#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "long promotes to double",
+            writer: r#""long""#,
+            reader: r#""double""#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "float promotes to double",
+            writer: r#""float""#,
+            reader: r#""double""#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "string promotes to bytes",
+            writer: r#""string""#,
+            reader: r#""bytes""#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "bytes promotes to string",
+            writer: r#""bytes""#,
+            reader: r#""string""#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "long does not narrow to int",
+            writer: r#""long""#,
+            reader: r#""int""#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "double does not narrow to float",
+            writer: r#""double""#,
+            reader: r#""float""#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "int does not read as string",
+            writer: r#""int""#,
+            reader: r#""string""#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "reader field added with a default",
+            writer: r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#,
+            reader: r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string","default":"x"}]}"#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "reader field added without a default",
+            writer: r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#,
+            reader: r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"}]}"#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "writer field the reader lacks is skipped",
+            writer: r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"}]}"#,
+            reader: r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "field renamed with an alias",
+            writer: r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#,
+            reader: r#"{"type":"record","name":"R","fields":[{"name":"b","type":"int","aliases":["a"]}]}"#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "field renamed without an alias or default",
+            writer: r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#,
+            reader: r#"{"type":"record","name":"R","fields":[{"name":"b","type":"int"}]}"#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "field type promoted inside a record",
+            writer: r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#,
+            reader: r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "record renamed",
+            writer: r#"{"type":"record","name":"R","fields":[]}"#,
+            reader: r#"{"type":"record","name":"S","fields":[]}"#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "record renamed with the old name as an alias",
+            writer: r#"{"type":"record","name":"R","fields":[]}"#,
+            reader: r#"{"type":"record","name":"S","aliases":["R"],"fields":[]}"#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "enum symbol added in the reader",
+            writer: r#"{"type":"enum","name":"E","symbols":["A","B"]}"#,
+            reader: r#"{"type":"enum","name":"E","symbols":["A","B","C"]}"#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "enum symbol the reader lacks",
+            writer: r#"{"type":"enum","name":"E","symbols":["A","B","C"]}"#,
+            reader: r#"{"type":"enum","name":"E","symbols":["A","B"]}"#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "enum symbol the reader lacks, with a reader default",
+            writer: r#"{"type":"enum","name":"E","symbols":["A","B","C"]}"#,
+            reader: r#"{"type":"enum","name":"E","symbols":["A","B"],"default":"A"}"#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "array items promoted",
+            writer: r#"{"type":"array","items":"int"}"#,
+            reader: r#"{"type":"array","items":"long"}"#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "map values changed",
+            writer: r#"{"type":"map","values":"string"}"#,
+            reader: r#"{"type":"map","values":"int"}"#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "fixed size changed",
+            writer: r#"{"type":"fixed","name":"F","size":4}"#,
+            reader: r#"{"type":"fixed","name":"F","size":8}"#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "writer type read by a reader union that holds it",
+            writer: r#""string""#,
+            reader: r#"["null","string"]"#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "branch added to the reader union",
+            writer: r#"["null","string"]"#,
+            reader: r#"["null","string","int"]"#,
+            compatible: true,
+        },
+        AvroCase {
+            rule: "writer union branch the reader union lacks",
+            writer: r#"["null","string","int"]"#,
+            reader: r#"["null","string"]"#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "writer union read by a non-union reader",
+            writer: r#"["null","string"]"#,
+            reader: r#""string""#,
+            compatible: false,
+        },
+        AvroCase {
+            rule: "writer union whose every branch the reader reads",
+            writer: r#"["int","long"]"#,
+            reader: r#""double""#,
+            compatible: true,
+        },
+    ];
+
+    #[test]
+    fn avro_compatibility_follows_the_resolution_rules_case_by_case() {
+        let mut wrong = vec![];
+        for c in AVRO_CASES {
+            let problems = check(&avro(c.reader), &avro(c.writer));
+            if problems.is_empty() != c.compatible {
+                wrong.push(format!(
+                    "{}: expected {}, problems {problems:?}",
+                    c.rule,
+                    if c.compatible {
+                        "compatible"
+                    } else {
+                        "incompatible"
+                    }
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]
@@ -843,10 +1461,10 @@ mod tests {
         let b64 = proto_serialized(P1).unwrap();
         let from_descriptor = proto(&b64);
         assert!(check(&from_descriptor, &proto(P1)).is_empty());
-        let removed = proto(
-            "syntax = \"proto3\"; package p; message M { string a = 1; message N { bool c = 1; } }",
+        let retyped = proto(
+            "syntax = \"proto3\"; package p; message M { string a = 1; double b = 2; message N { bool c = 1; } }",
         );
-        assert!(!check(&removed, &from_descriptor).is_empty());
+        assert!(!check(&retyped, &from_descriptor).is_empty());
         assert_eq!(proto_serialized(&b64).unwrap(), b64);
         assert!(parse("PROTOBUF", "+++=", &[]).is_err());
         assert!(parse("PROTOBUF", "!!!", &[]).is_err());

@@ -568,8 +568,7 @@ impl State {
             let Some(old) = self.parse_stored(old_v) else {
                 continue;
             };
-            let is_proto = matches!(new, Parsed::Protobuf(_));
-            if backward || is_proto {
+            if backward {
                 for p in schema::check(&new, &old) {
                     problems.push(format!(
                         "{p} (new schema reading version {})",
@@ -577,7 +576,7 @@ impl State {
                     ));
                 }
             }
-            if forward && !is_proto {
+            if forward {
                 for p in schema::check(&old, &new) {
                     problems.push(format!(
                         "{p} (version {} reading the new schema)",
@@ -1168,6 +1167,61 @@ mod tests {
             st.plan_delete_version("s", "9", false).unwrap_err().code,
             40402
         );
+    }
+
+    #[test]
+    fn levels_check_the_right_direction_and_the_right_versions() {
+        let mut st = State::default();
+        apply_all(&mut st, vec![State::config_record(Some("s"), Some("NONE"))]);
+        let x_string = r#"{"type":"record","name":"R","fields":[{"name":"x","type":"string"}]}"#;
+        let empty = r#"{"type":"record","name":"R","fields":[]}"#;
+        let x_int =
+            r#"{"type":"record","name":"R","fields":[{"name":"x","type":"int","default":0}]}"#;
+        register(&mut st, "s", x_string).unwrap();
+        register(&mut st, "s", empty).unwrap();
+        let problems = |level: &str, s: &str| {
+            st.compatibility_problems("s", &avro(s), level, None)
+                .unwrap()
+                .len()
+        };
+        // x_int reads the latest (empty) but not version 1 (x is a string there).
+        assert_eq!(problems("BACKWARD", x_int), 0);
+        assert!(problems("BACKWARD_TRANSITIVE", x_int) > 0);
+        assert!(problems("FULL_TRANSITIVE", x_int) > 0);
+        assert_eq!(problems("NONE", x_int), 0);
+        // Dropping x: new readers are fine, version 1 readers miss x without a default.
+        let mut st2 = State::default();
+        register(&mut st2, "t", x_string).unwrap();
+        let p = |level: &str| {
+            st2.compatibility_problems("t", &avro(empty), level, None)
+                .unwrap()
+                .len()
+        };
+        assert_eq!(p("BACKWARD"), 0);
+        assert!(p("FORWARD") > 0);
+        assert!(p("FULL") > 0);
+        // Protobuf FORWARD runs the rules the other way: adding a oneof field is backward
+        // compatible, but old readers lose it from their oneof.
+        let mut st3 = State::default();
+        let proto = |text: &str| NewSchema {
+            schema_type: "PROTOBUF".into(),
+            schema: text.into(),
+            ..Default::default()
+        };
+        let two = "syntax = \"proto3\"; message M { oneof o { string a = 1; string b = 2; } }";
+        let three = "syntax = \"proto3\"; message M { oneof o { string a = 1; string b = 2; int32 c = 3; } }";
+        let Plan::Write { records, .. } = st3.plan_register("p", &proto(two), false).unwrap()
+        else {
+            panic!("expected a write");
+        };
+        apply_all(&mut st3, records);
+        let pp = |level: &str| {
+            st3.compatibility_problems("p", &proto(three), level, None)
+                .unwrap()
+                .len()
+        };
+        assert_eq!(pp("BACKWARD"), 0);
+        assert!(pp("FORWARD") > 0);
     }
 
     #[test]
