@@ -20,6 +20,8 @@ const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(90);
 struct TestCluster {
     bootstrap: String,
     addrs: Vec<String>,
+    /// Schema registry URLs, one per node.
+    registries: Vec<String>,
     dir: PathBuf,
 }
 
@@ -69,6 +71,21 @@ fn start_cluster() -> (TestCluster, Vec<std::process::Child>) {
         ports.push(l.local_addr().expect("addr").port());
         held.push(l);
     }
+    // Registry ports are consecutive: a node finds the `_schemas` leader's registry at its own
+    // port + (leader id - own id), as with `riffle dev`'s 8081..8083.
+    let registry_base = loop {
+        let base = free_port();
+        if base < 65000
+            && (1..3).all(|d| {
+                std::net::TcpListener::bind(("127.0.0.1", base + d))
+                    .map(|l| held.push(l))
+                    .is_ok()
+            })
+        {
+            break base;
+        }
+    };
+    ports.extend([registry_base, registry_base + 1, registry_base + 2]);
     drop(held);
     let voters = (0..3)
         .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[3 + i]))
@@ -97,7 +114,10 @@ fn start_cluster() -> (TestCluster, Vec<std::process::Child>) {
             "min.insync.replicas=2".into(),
             "offsets.topic.replication.factor=3".into(),
             "offsets.topic.num.partitions=3".into(),
-            "schema.registry.listeners=".into(),
+            format!(
+                "schema.registry.listeners=http://127.0.0.1:{}",
+                ports[6 + i]
+            ),
             "auto.create.topics.enable=false".into(),
             "num.partitions=1".into(),
             "group.initial.rebalance.delay.ms=0".into(),
@@ -123,6 +143,9 @@ fn start_cluster() -> (TestCluster, Vec<std::process::Child>) {
     let c = TestCluster {
         bootstrap: addrs.join(","),
         addrs,
+        registries: (0..3)
+            .map(|i| format!("http://127.0.0.1:{}", ports[6 + i]))
+            .collect(),
         dir,
     };
     // Ready: every node answers and its Metadata shows three brokers and a controller.
@@ -793,4 +816,91 @@ fn delete_records_moves_the_log_start_or_reports_the_brokers_refusal() {
             out.stderr
         );
     }
+}
+
+fn registry(method: &str, path: &str, body: Option<Value>) -> Value {
+    let url = cluster().registries[0].clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let deadline = Instant::now() + CLUSTER_READY_TIMEOUT;
+    loop {
+        match rt.block_on(riffle_broker::admin::schemas::http(
+            &url,
+            method,
+            path,
+            body.as_ref(),
+        )) {
+            Ok((_, v)) => return v,
+            Err(e) if Instant::now() < deadline && e.to_string().contains("Connection refused") => {
+                std::thread::sleep(Duration::from_millis(300))
+            }
+            Err(e) => panic!("registry {method} {path}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn schemas_export_then_delete_then_import_with_ids_restores_identical_versions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let avro = |fields: &str| {
+        serde_json::json!({"schema": format!(
+            r#"{{"type":"record","name":"Order","fields":[{fields}]}}"#
+        )})
+    };
+    registry(
+        "POST",
+        "/subjects/orders-value/versions",
+        Some(avro(r#"{"name":"id","type":"long"}"#)),
+    );
+    registry(
+        "POST",
+        "/subjects/orders-value/versions",
+        Some(avro(
+            r#"{"name":"id","type":"long"},{"name":"note","type":"string","default":""}"#,
+        )),
+    );
+    registry(
+        "POST",
+        "/subjects/users-key/versions",
+        Some(serde_json::json!({"schema": "{\"type\":\"string\"}"})),
+    );
+    let url = cluster().registries[0].clone();
+    let first = dir.path().join("schemas.jsonl");
+    let second = dir.path().join("again.jsonl");
+    let first_s = first.to_string_lossy().into_owned();
+    let second_s = second.to_string_lossy().into_owned();
+    expect![[r#"
+        Exported 3 schema version(s) of 2 subject(s).
+    "#]]
+    .assert_eq(&ok(&[
+        "schemas",
+        "--registry",
+        &url,
+        "export",
+        "-f",
+        &first_s,
+    ]));
+    for s in ["orders-value", "users-key"] {
+        registry("DELETE", &format!("/subjects/{s}"), None);
+        registry("DELETE", &format!("/subjects/{s}?permanent=true"), None);
+    }
+    assert_eq!(registry("GET", "/subjects", None), serde_json::json!([]));
+    expect![[r#"
+        Imported 3 schema version(s) with their ids and versions.
+    "#]]
+    .assert_eq(&ok(&[
+        "schemas",
+        "--registry",
+        &url,
+        "import",
+        &first_s,
+        "--preserve-ids",
+    ]));
+    ok(&["schemas", "--registry", &url, "export", "-f", &second_s]);
+    let a = std::fs::read_to_string(&first).expect("first");
+    let b = std::fs::read_to_string(&second).expect("second");
+    assert_eq!(a.lines().count(), 3, "{a}");
+    assert_eq!(a, b, "restored schemas differ (ids, versions or text)");
 }

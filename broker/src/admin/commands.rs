@@ -29,7 +29,7 @@ use serde_json::json;
 use super::client::{check, error_name, topic_name, AdminError, Cluster, Connection};
 use super::output::{id_list, table, Report};
 use super::records::{self, OutRecord, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
-use super::{groups, transfer, AdminCommand, Connect};
+use super::{groups, schemas, transfer, AdminCommand, Connect, SchemasCommand};
 
 /// DescribeConfigs resource type of a topic.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -41,6 +41,14 @@ pub const OP_DELETE: i8 = 1;
 
 /// Runs one admin command.
 pub async fn run(connect: &Connect, command: AdminCommand) -> Result<Report, AdminError> {
+    if let AdminCommand::Schemas { registry, command } = command {
+        return match command {
+            SchemasCommand::Export { file } => schemas::export(&registry, file.as_deref()).await,
+            SchemasCommand::Import { file, preserve_ids } => {
+                schemas::import(&registry, &file, preserve_ids).await
+            }
+        };
+    }
     let mut cluster = Cluster::connect(&connect.bootstrap).await?;
     match command {
         AdminCommand::Health => health(&mut cluster).await,
@@ -147,6 +155,7 @@ pub async fn run(connect: &Connect, command: AdminCommand) -> Result<Report, Adm
         AdminCommand::Import { file, topic } => {
             transfer::import(&mut cluster, &file, topic.as_deref()).await
         }
+        AdminCommand::Schemas { .. } => Err(AdminError::Usage("handled above".into())),
     }
 }
 

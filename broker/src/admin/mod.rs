@@ -7,6 +7,7 @@ pub mod commands;
 pub mod groups;
 pub mod output;
 pub mod records;
+pub mod schemas;
 pub mod transfer;
 
 use std::path::PathBuf;
@@ -163,12 +164,37 @@ pub enum AdminCommand {
         #[arg(long, short = 'f')]
         file: Option<PathBuf>,
     },
+    /// Schema registry backup and restore (Confluent REST API over HTTP).
+    Schemas {
+        /// The registry's URL.
+        #[arg(long, default_value = "http://127.0.0.1:8081", env = "RIFFLE_REGISTRY")]
+        registry: String,
+        #[command(subcommand)]
+        command: SchemasCommand,
+    },
     /// Produce the records of an export file (creating the topic from it if missing).
     Import {
         file: PathBuf,
         /// Target topic (default: the topic named in the file).
         #[arg(long)]
         topic: Option<String>,
+    },
+}
+
+/// `riffle admin schemas ...`
+#[derive(Debug, Subcommand)]
+pub enum SchemasCommand {
+    /// Every version of every subject as JSON lines, ordered by schema id.
+    Export {
+        #[arg(long, short = 'f')]
+        file: Option<PathBuf>,
+    },
+    /// Register each line's schema under its subject, in file order.
+    Import {
+        file: PathBuf,
+        /// Keep ids and versions (puts the registry in IMPORT mode for the import).
+        #[arg(long)]
+        preserve_ids: bool,
     },
 }
 
