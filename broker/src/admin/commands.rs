@@ -217,7 +217,9 @@ async fn health(cluster: &mut Cluster) -> Result<Report, AdminError> {
         for p in &t.partitions {
             if p.leader < 0 || unreachable.contains(&p.leader) {
                 offline.push(format!("{}-{}", t.name, p.partition));
-            } else if p.isr.len() < p.replicas.len() {
+            } else if p.isr.len() < p.replicas.len()
+                || p.replicas.iter().any(|r| unreachable.contains(r))
+            {
                 under.push(format!("{}-{}", t.name, p.partition));
             }
         }
