@@ -782,6 +782,14 @@ async fn metrics(
         None
     };
     let secs = t0.elapsed().as_secs_f64().max(0.001);
+    let leaders: Vec<(i32, i32)> = cluster
+        .view
+        .topic(topic, &cluster.any.addr)?
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.leader))
+        .collect();
+    let sizes = log_dir_sizes(cluster, topic, &leaders).await?;
     let mut rows = Vec::new();
     let mut jrows = Vec::new();
     let (mut total_records, mut total_rate) = (0i64, 0f64);
@@ -791,19 +799,29 @@ async fn metrics(
         let rate = ends2.as_ref().map(|e| (e[i].1 - ends1[i].1) as f64 / secs);
         total_records += records;
         total_rate += rate.unwrap_or(0.0);
-        rows.push(vec![
+        let size = sizes.as_ref().and_then(|s| s.get(p).copied());
+        let mut row = vec![
             p.to_string(),
             starts[i].1.to_string(),
             end.to_string(),
             records.to_string(),
             rate.map(|r| format!("{r:.1}"))
                 .unwrap_or_else(|| "-".into()),
-        ]);
-        jrows.push(json!({"partition": p, "start_offset": starts[i].1, "end_offset": end, "records": records, "records_per_second": rate}));
+        ];
+        if sizes.is_some() {
+            row.push(size.map(|s| s.to_string()).unwrap_or_else(|| "-".into()));
+        }
+        rows.push(row);
+        jrows.push(json!({"partition": p, "start_offset": starts[i].1, "end_offset": end, "records": records, "records_per_second": rate, "size_bytes": size}));
     }
+    let headers: &[&str] = if sizes.is_some() {
+        &["PARTITION", "START", "END", "RECORDS", "RECORDS/S", "BYTES"]
+    } else {
+        &["PARTITION", "START", "END", "RECORDS", "RECORDS/S"]
+    };
     let text = format!(
         "{}\n\ntotal records: {total_records}\nproduce rate: {total_rate:.1} records/s",
-        table(&["PARTITION", "START", "END", "RECORDS", "RECORDS/S"], rows)
+        table(headers, rows)
     );
     Ok(Report::new(
         text,
