@@ -26,7 +26,7 @@ enum Command {
     Serve(ServeArgs),
     /// Run a three-node cluster on this machine (Kafka on 127.0.0.1:9092, :9093, :9094).
     Dev(DevArgs),
-    /// Operate any Kafka-compatible cluster over the Kafka protocol (see `riffle admin --help`).
+    /// Operate any Kafka-compatible cluster over the Kafka protocol: health, topics, groups, backup.
     Admin(riffle_broker::admin::AdminArgs),
     /// Declarative topics: `riffle topics apply topics.toml`.
     Topics(riffle_broker::admin::TopicsArgs),

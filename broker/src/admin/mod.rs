@@ -67,7 +67,7 @@ pub enum AdminCommand {
         #[arg(long)]
         internal: bool,
     },
-    /// Partitions (leader, replicas, ISR, offsets, size in records), and configs of one topic.
+    /// Partitions (leader, replicas, ISR, offsets, records; bytes where DescribeLogDirs is served) and configs of one topic.
     Describe { topic: String },
     /// Create a topic.
     CreateTopic {
@@ -164,6 +164,13 @@ pub enum AdminCommand {
         #[arg(long, short = 'f')]
         file: Option<PathBuf>,
     },
+    /// Produce the records of an export file (creating the topic from it if missing).
+    Import {
+        file: PathBuf,
+        /// Target topic (default: the topic named in the file).
+        #[arg(long)]
+        topic: Option<String>,
+    },
     /// Schema registry backup and restore (Confluent REST API over HTTP).
     Schemas {
         /// The registry's URL.
@@ -171,13 +178,6 @@ pub enum AdminCommand {
         registry: String,
         #[command(subcommand)]
         command: SchemasCommand,
-    },
-    /// Produce the records of an export file (creating the topic from it if missing).
-    Import {
-        file: PathBuf,
-        /// Target topic (default: the topic named in the file).
-        #[arg(long)]
-        topic: Option<String>,
     },
 }
 
