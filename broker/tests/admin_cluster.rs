@@ -506,6 +506,13 @@ fn export_then_delete_topic_then_import_restores_identical_records() {
         "{out}"
     );
 
+    // To stdout: the same lines and nothing else (the summary goes to stderr).
+    let to_stdout = ok(&["export", "backup.records"]);
+    assert_eq!(
+        to_stdout,
+        std::fs::read_to_string(&first).expect("first export")
+    );
+
     ok(&["delete-topic", "backup.records"]);
     let topics = json(&["topics"]);
     assert!(

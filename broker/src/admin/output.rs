@@ -25,8 +25,12 @@ impl Report {
         }
     }
 
-    /// The text or the JSON, ending with a newline.
+    /// The text or the JSON, ending with a newline; nothing for a command that already wrote
+    /// its output (an export to stdout).
     pub fn render(&self, format: OutputFormat) -> String {
+        if self.text.is_empty() && self.json.is_null() {
+            return String::new();
+        }
         match format {
             OutputFormat::Table => {
                 let mut s = self.text.clone();
@@ -82,6 +86,16 @@ pub fn id_list(ids: &[i32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_with_nothing_to_say_prints_nothing() {
+        let r = Report::new(String::new(), Value::Null);
+        assert_eq!(r.render(OutputFormat::Table), "");
+        assert_eq!(r.render(OutputFormat::Json), "");
+        let r = Report::new("x".into(), serde_json::json!({"a": 1}));
+        assert_eq!(r.render(OutputFormat::Table), "x\n");
+        assert_eq!(r.render(OutputFormat::Json), "{\n  \"a\": 1\n}\n");
+    }
 
     #[test]
     fn table_aligns_columns_without_borders_or_trailing_spaces() {
