@@ -83,6 +83,35 @@ pub fn canonical(schema_type: &str, schema: &str, normalize: bool) -> String {
     }
 }
 
+/// Whether two texts of one schema type are the same schema, whatever their formatting:
+/// equal canonical forms, equal JSON values (any key order) for AVRO and JSON, equal file
+/// descriptors for PROTOBUF (text or base64). Used by the fold to tell a record that reuses
+/// an id for the same schema (a Confluent log registering it under another subject) from
+/// one that lost a race.
+pub fn equivalent(schema_type: &str, a: &str, b: &str) -> bool {
+    if a == b || canonical(schema_type, a, false) == canonical(schema_type, b, false) {
+        return true;
+    }
+    match schema_type {
+        "PROTOBUF" => match (proto_descriptor(a), proto_descriptor(b)) {
+            (Ok(mut x), Ok(mut y)) => {
+                // Source positions differ with formatting; the declarations are what count.
+                x.source_code_info = None;
+                y.source_code_info = None;
+                x.encode_to_vec() == y.encode_to_vec()
+            }
+            _ => false,
+        },
+        _ => match (
+            serde_json::from_str::<Value>(a),
+            serde_json::from_str::<Value>(b),
+        ) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        },
+    }
+}
+
 /// Whether data written with `writer` can be read with `reader`: a list of problems, empty
 /// when compatible. Mixed types are incompatible.
 pub fn check(reader: &Parsed, writer: &Parsed) -> Vec<String> {
@@ -1494,6 +1523,18 @@ mod tests {
     #[test]
     fn invalid_protobuf_is_rejected() {
         assert!(parse("PROTOBUF", "message {", &[]).is_err());
+    }
+
+    #[test]
+    fn equivalent_ignores_formatting_but_not_content() {
+        let a = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#;
+        let reordered = r#"{"fields":[{"type":"int","name":"a"}],"name":"R","type":"record"}"#;
+        assert!(equivalent("AVRO", a, reordered));
+        assert!(!equivalent("AVRO", a, &a.replace("int", "long")));
+        let p = "syntax = \"proto3\"; message M { string a = 1; }";
+        let spaced = "syntax = \"proto3\";\n\nmessage M {\n  string a = 1;\n}\n";
+        assert!(equivalent("PROTOBUF", p, spaced));
+        assert!(!equivalent("PROTOBUF", p, &p.replace("string", "bytes")));
     }
 
     #[test]

@@ -161,9 +161,7 @@ fn same_schema(a: &SchemaValue, b: &SchemaValue) -> bool {
         && a.references == b.references
         && a.metadata == b.metadata
         && a.rule_set == b.rule_set
-        && (a.schema == b.schema
-            || schema::canonical(a.schema_type(), &a.schema, false)
-                == schema::canonical(b.schema_type(), &b.schema, false))
+        && schema::equivalent(a.schema_type(), &a.schema, &b.schema)
 }
 
 impl State {
