@@ -32,7 +32,6 @@ fn host_port(url: &str) -> Option<(String, u16)> {
 /// The registry address (`host:port`) of node `leader`, by the rule in the module docs;
 /// `None` when this node has no registry listener or the leader is not a known broker.
 pub fn peer_addr(broker: &Broker, own_listener: &str, leader: i32) -> Option<String> {
-    let (own_host, own_port) = host_port(own_listener)?;
     let brokers = broker.brokers();
     let kafka_host = |id: i32| {
         brokers
@@ -40,10 +39,27 @@ pub fn peer_addr(broker: &Broker, own_listener: &str, leader: i32) -> Option<Str
             .find(|(b, _, _)| *b == id)
             .map(|(_, h, _)| h.clone())
     };
-    let leader_host = kafka_host(leader)?;
-    let same_host = kafka_host(broker.node_id).is_none_or(|h| h == leader_host);
-    if same_host {
-        let port = i64::from(own_port) + i64::from(leader) - i64::from(broker.node_id);
+    rule(
+        own_listener,
+        broker.node_id,
+        kafka_host(broker.node_id).as_deref(),
+        leader,
+        &kafka_host(leader)?,
+    )
+}
+
+/// The rule itself: from this node's registry listener, id and Kafka host, and the leader's
+/// id and Kafka host.
+fn rule(
+    own_listener: &str,
+    own_id: i32,
+    own_kafka_host: Option<&str>,
+    leader: i32,
+    leader_kafka_host: &str,
+) -> Option<String> {
+    let (own_host, own_port) = host_port(own_listener)?;
+    if own_kafka_host.is_none_or(|h| h == leader_kafka_host) {
+        let port = i64::from(own_port) + i64::from(leader) - i64::from(own_id);
         let port = u16::try_from(port).ok().filter(|p| *p > 0)?;
         let host = match own_host.as_str() {
             "" | "0.0.0.0" => "127.0.0.1".to_string(),
@@ -52,7 +68,7 @@ pub fn peer_addr(broker: &Broker, own_listener: &str, leader: i32) -> Option<Str
         };
         Some(format!("{host}:{port}"))
     } else {
-        Some(format!("{leader_host}:{own_port}"))
+        Some(format!("{leader_kafka_host}:{own_port}"))
     }
 }
 
@@ -203,6 +219,35 @@ mod tests {
         assert!(
             parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err()
         );
+    }
+
+    #[test]
+    fn leader_registry_is_offset_by_node_id_on_one_host_and_same_port_across_hosts() {
+        // riffle dev: node 1..3 on 8081..8083, all on 127.0.0.1.
+        let dev = |own: i32, leader: i32| {
+            rule(
+                &format!("http://127.0.0.1:{}", 8080 + own),
+                own,
+                Some("127.0.0.1"),
+                leader,
+                "127.0.0.1",
+            )
+        };
+        assert_eq!(dev(2, 1).as_deref(), Some("127.0.0.1:8081"));
+        assert_eq!(dev(1, 3).as_deref(), Some("127.0.0.1:8083"));
+        assert_eq!(dev(3, 3).as_deref(), Some("127.0.0.1:8083"));
+        // A wildcard listener is reached on loopback.
+        assert_eq!(
+            rule("http://0.0.0.0:8081", 1, Some("h1"), 2, "h1").as_deref(),
+            Some("127.0.0.1:8082")
+        );
+        // One node per host: the leader's host, this node's port.
+        assert_eq!(
+            rule("http://10.0.0.1:8081", 1, Some("10.0.0.1"), 2, "10.0.0.2").as_deref(),
+            Some("10.0.0.2:8081")
+        );
+        // A port the rule would push out of range.
+        assert_eq!(rule("http://127.0.0.1:1", 5, Some("h"), 1, "h"), None);
     }
 
     #[test]
