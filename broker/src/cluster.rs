@@ -514,6 +514,36 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Waits until this node has caught up with the metadata log (a leader is known, every
+    /// local entry is applied, and the fold has reached the high watermark), so it never
+    /// serves a partial topic list after a restart. Gives up after `timeout` with a warning.
+    pub async fn wait_caught_up(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut metrics = self.meta.raft().metrics();
+        loop {
+            let ready = {
+                let m = metrics.borrow_and_update();
+                m.current_leader.is_some() && m.last_applied.map(|l| l.index) >= m.last_log_index
+            };
+            if ready {
+                let hw = self.meta.high_watermark();
+                let mut applied = self.applied.subscribe();
+                let folded =
+                    tokio::time::timeout_at(deadline.into(), applied.wait_for(|a| *a >= hw)).await;
+                if matches!(folded, Ok(Ok(_))) {
+                    return;
+                }
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    "not caught up with the cluster metadata after {timeout:?} (no majority reachable?); serving what is known"
+                );
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), metrics.changed()).await;
+        }
+    }
+
     /// The controller (metadata group leader) as this node knows it.
     pub fn controller_id(&self) -> Option<i32> {
         self.meta.leader_and_term().0.map(|l| l as i32)

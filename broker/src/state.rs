@@ -17,6 +17,8 @@ use uuid::Uuid;
 
 use crate::producer_state::{last_sequence, ProducerStateMap};
 
+/// How long a starting cluster node waits to catch up with the metadata log before serving.
+const CATCH_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Clock difference tolerated between nodes when deciding whether a topic is older than a
 /// restarted node (see `open_replica`).
 const BOOTSTRAP_CLOCK_SLACK_MS: i64 = 60_000;
@@ -936,7 +938,8 @@ impl Broker {
     /// Starts cluster mode (once, after `open`, inside the runtime).
     pub async fn start_cluster(self: &Arc<Self>) -> anyhow::Result<()> {
         let c = crate::cluster::Cluster::start(self).await?;
-        let _ = self.cluster.set(c);
+        let _ = self.cluster.set(c.clone());
+        c.wait_caught_up(CATCH_UP_TIMEOUT).await;
         Ok(())
     }
 
