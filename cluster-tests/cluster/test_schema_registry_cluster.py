@@ -149,6 +149,23 @@ def test_schema_registered_on_node_2_is_read_on_node_3_and_node_1(registry_clust
         assert (status, body["error_code"]) == (409, 409), body
 
 
+def test_a_write_through_a_follower_is_read_back_at_once_on_every_node(registry_cluster):
+    """A forwarded write is answered once the forwarding node's replica has folded it, and a follower asked
+    for an id newer than any it knows waits for its replica: clients that register on one node and read (or
+    deserialize) on another need no retries."""
+    c = registry_cluster
+    register(c.registry[1], "ryw-warmup-value", avro_record("RywWarm", ["w"]))  # creates _schemas
+    leader = schemas_leader(c)
+    followers = [n for n in (1, 2, 3) if n != leader]
+    for i in range(10):
+        subject = f"ryw-{i}-value"
+        sid = register(c.registry[followers[0]], subject, avro_record(f"Ryw{i}", ["a"]))
+        status, latest = http(f"{c.registry[followers[0]]}/subjects/{subject}/versions/latest")
+        assert status == 200 and latest["id"] == sid, latest
+        status, by_id = http(f"{c.registry[followers[1]]}/schemas/ids/{sid}")
+        assert status == 200 and json.loads(by_id["schema"])["name"] == f"Ryw{i}", by_id
+
+
 def test_concurrent_registrations_on_different_nodes_get_distinct_ids(registry_cluster):
     c = registry_cluster
     register(c.registry[1], "warmup-value", avro_record("Warm", ["w"]))  # creates _schemas

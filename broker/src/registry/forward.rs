@@ -17,6 +17,10 @@ use crate::state::Broker;
 
 /// Marks a request forwarded by another node (it is never forwarded again).
 pub const FORWARDED_HEADER: &str = "x-riffle-forwarded";
+/// On the leader's answer to a forwarded write: the `_schemas` offset its state reflects, so
+/// that the forwarding node answers only once its own replica has folded that far (a client
+/// that writes and then reads on one node sees its write).
+pub const FOLDED_HEADER: &str = "x-riffle-schemas-folded";
 /// How long one forwarded request may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response accepted from a peer.
@@ -78,6 +82,8 @@ pub struct PeerResponse {
     pub status: u16,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// [`FOLDED_HEADER`], when the peer sent it.
+    pub folded: Option<i64>,
 }
 
 /// Sends one request to `addr` and reads the whole answer (`Connection: close`).
@@ -141,6 +147,7 @@ pub fn parse_response(raw: &[u8]) -> Result<PeerResponse, String> {
     let mut content_type = None;
     let mut length = None;
     let mut chunked = false;
+    let mut folded = None;
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             continue;
@@ -150,6 +157,7 @@ pub fn parse_response(raw: &[u8]) -> Result<PeerResponse, String> {
             "content-type" => content_type = Some(value.to_string()),
             "content-length" => length = value.parse::<usize>().ok(),
             "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
+            FOLDED_HEADER => folded = value.parse::<i64>().ok(),
             _ => {}
         }
     }
@@ -167,6 +175,7 @@ pub fn parse_response(raw: &[u8]) -> Result<PeerResponse, String> {
         status,
         content_type,
         body,
+        folded,
     })
 }
 
@@ -195,9 +204,10 @@ mod tests {
 
     #[test]
     fn response_with_content_length_is_parsed() {
-        let raw = b"HTTP/1.1 409 Conflict\r\ncontent-type: application/vnd.schemaregistry.v1+json\r\ncontent-length: 5\r\n\r\nhello";
+        let raw = b"HTTP/1.1 409 Conflict\r\ncontent-type: application/vnd.schemaregistry.v1+json\r\ncontent-length: 5\r\nX-Riffle-Schemas-Folded: 17\r\n\r\nhello";
         let r = parse_response(raw).unwrap();
         assert_eq!(r.status, 409);
+        assert_eq!(r.folded, Some(17));
         assert_eq!(r.body, b"hello");
         assert_eq!(
             r.content_type.as_deref(),

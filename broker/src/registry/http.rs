@@ -25,7 +25,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::forward::{self, FORWARDED_HEADER};
+use super::forward::{self, FOLDED_HEADER, FORWARDED_HEADER};
 use super::records::{Reference, SchemaValue};
 use super::state::{ApiError, NewSchema, Plan, State, LEVELS, MODES};
 use super::{Registry, WriteTarget};
@@ -33,6 +33,9 @@ use super::{Registry, WriteTarget};
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 /// How long a write waits for a `_schemas` leader to be known and to answer.
 pub const FORWARD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a follower waits for its replica to reach a write it forwarded, or an id newer
+/// than any it knows, before answering anyway.
+const FOLD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Set on a 50004 answer: this node lost the lead; the forwarding node retries.
 const RETRY_HEADER: &str = "x-riffle-retry";
 /// The largest request body accepted.
@@ -281,7 +284,12 @@ async fn route_writes(AxState(r): Reg, req: Request, next: Next) -> Response {
                     Body::from(bytes.clone()),
                 );
                 req.headers_mut().remove(FORWARDED_HEADER);
-                let resp = next.clone().run(req).await;
+                let mut resp = next.clone().run(req).await;
+                if forwarded {
+                    if let Ok(v) = header::HeaderValue::from_str(&r.folded_offset().to_string()) {
+                        resp.headers_mut().insert(FOLDED_HEADER, v);
+                    }
+                }
                 if forwarded || !resp.headers().contains_key(RETRY_HEADER) {
                     return resp;
                 }
@@ -311,6 +319,9 @@ async fn route_writes(AxState(r): Reg, req: Request, next: Next) -> Response {
                                 last = format!("node {leader} ({addr}) no longer leads _schemas");
                             }
                             Ok(p) => {
+                                if let Some(offset) = p.folded {
+                                    r.wait_folded_to(offset, FOLD_WAIT).await;
+                                }
                                 let status = StatusCode::from_u16(p.status)
                                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                                 let ct = p.content_type.unwrap_or_else(|| CONTENT_TYPE.to_string());
@@ -482,6 +493,14 @@ fn parse_id(id: &str) -> Result<i32, ApiError> {
         .map_err(|_| ApiError::new(40403, format!("Schema {id} not found")))
 }
 
+/// On a follower, an id newer than any folded yet may be one just registered through
+/// another node: wait (at most [`FOLD_WAIT`]) for the replica to reach it.
+async fn await_id(r: &Registry, id: &str) {
+    if let Ok(n) = id.parse::<i32>() {
+        r.wait_for_id(n, FOLD_WAIT).await;
+    }
+}
+
 fn by_id(st: &State, id: &str) -> Result<SchemaValue, ApiError> {
     let n = parse_id(id)?;
     st.by_id(n)
@@ -490,6 +509,7 @@ fn by_id(st: &State, id: &str) -> Result<SchemaValue, ApiError> {
 }
 
 async fn schema_by_id(AxState(r): Reg, Path(id): Path<String>, Query(q): Params) -> ApiResult {
+    await_id(&r, &id).await;
     let v = formatted(r.read(|st| by_id(st, &id))?, &q);
     let mut o = json!({ "schema": v.schema });
     add_type_and_refs(&mut o, &v);
@@ -497,11 +517,13 @@ async fn schema_by_id(AxState(r): Reg, Path(id): Path<String>, Query(q): Params)
 }
 
 async fn schema_text_by_id(AxState(r): Reg, Path(id): Path<String>) -> ApiResult {
+    await_id(&r, &id).await;
     let v = r.read(|st| by_id(st, &id))?;
     raw_schema(v.schema)
 }
 
 async fn id_subjects(AxState(r): Reg, Path(id): Path<String>, Query(q): Params) -> ApiResult {
+    await_id(&r, &id).await;
     let pairs = r.read(|st| by_id(st, &id).map(|v| st.id_versions(v.id, flag(&q, "deleted"))))?;
     let mut subjects: Vec<String> = pairs.into_iter().map(|(s, _)| s).collect();
     subjects.sort();
@@ -510,6 +532,7 @@ async fn id_subjects(AxState(r): Reg, Path(id): Path<String>, Query(q): Params) 
 }
 
 async fn id_versions(AxState(r): Reg, Path(id): Path<String>, Query(q): Params) -> ApiResult {
+    await_id(&r, &id).await;
     let pairs = r.read(|st| by_id(st, &id).map(|v| st.id_versions(v.id, flag(&q, "deleted"))))?;
     let list: Vec<Value> = pairs
         .into_iter()

@@ -113,6 +113,44 @@ impl Registry {
         f(&self.fold.read().state)
     }
 
+    /// The `_schemas` offset the state has folded up to.
+    pub fn folded_offset(&self) -> i64 {
+        self.fold.read().next_offset
+    }
+
+    /// Folds until the state covers `offset` (or `timeout` passes).
+    pub async fn wait_folded_to(&self, offset: i64, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            self.catch_up();
+            if self.folded_offset() >= offset || tokio::time::Instant::now() > deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// On a follower of `_schemas`, waits (at most `timeout`) until schema `id` is folded,
+    /// when it is newer than every id folded so far (it may have just been registered through
+    /// the leader). Returns at once on a leader or a single node, whose state is never behind
+    /// an acknowledged write.
+    pub async fn wait_for_id(&self, id: i32, timeout: Duration) {
+        let Some(p) = self.broker.partition(SCHEMAS_TOPIC, 0) else {
+            return;
+        };
+        if p.replica.is_none() || p.is_leader() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            self.catch_up();
+            if self.fold.read().state.max_id() >= id || tokio::time::Instant::now() > deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Where writes go now.
     pub fn write_target(&self) -> WriteTarget {
         let Some(p) = self.broker.partition(SCHEMAS_TOPIC, 0) else {
