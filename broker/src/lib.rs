@@ -8,6 +8,7 @@ pub mod errors;
 pub mod group;
 pub mod internal_topic;
 pub mod lag;
+pub mod metrics;
 pub mod producer_state;
 pub mod registry;
 pub mod server;

@@ -42,11 +42,11 @@ struct DevArgs {
     overrides: Vec<String>,
 }
 
-/// `riffle dev`'s ports: Kafka, node-to-node (CONTROLLER), schema registry, per node.
-const DEV_NODES: [(i32, u16, u16, u16); 3] = [
-    (1, 9092, 19092, 8081),
-    (2, 9093, 19093, 8082),
-    (3, 9094, 19094, 8083),
+/// `riffle dev`'s ports: Kafka, node-to-node (CONTROLLER), schema registry, metrics, per node.
+const DEV_NODES: [(i32, u16, u16, u16, u16); 3] = [
+    (1, 9092, 19092, 8081, 9644),
+    (2, 9093, 19093, 8082, 9645),
+    (3, 9094, 19094, 8083, 9646),
 ];
 
 #[derive(clap::Args)]
@@ -92,11 +92,11 @@ fn dev(args: DevArgs) -> ExitCode {
     };
     let voters = DEV_NODES
         .iter()
-        .map(|(id, _, raft, _)| format!("{id}@127.0.0.1:{raft}"))
+        .map(|(id, _, raft, _, _)| format!("{id}@127.0.0.1:{raft}"))
         .collect::<Vec<_>>()
         .join(",");
     let mut children = Vec::new();
-    for (id, kafka, raft, registry) in DEV_NODES {
+    for (id, kafka, raft, registry, metrics) in DEV_NODES {
         let dir = args.data_dir.join(format!("node-{id}"));
         let log_path = args.data_dir.join(format!("node-{id}.log"));
         if let Err(e) = std::fs::create_dir_all(&dir) {
@@ -125,6 +125,7 @@ fn dev(args: DevArgs) -> ExitCode {
             "min.insync.replicas=2".to_string(),
             "offsets.topic.replication.factor=3".to_string(),
             format!("schema.registry.listeners=http://127.0.0.1:{registry}"),
+            format!("metrics.listeners=http://127.0.0.1:{metrics}"),
         ];
         props.extend(args.overrides.iter().cloned());
         for p in props {
@@ -140,14 +141,14 @@ fn dev(args: DevArgs) -> ExitCode {
             }
         }
         println!(
-            "node {id}: kafka 127.0.0.1:{kafka}, schema registry http://127.0.0.1:{registry}, data {}, log {}",
+            "node {id}: kafka 127.0.0.1:{kafka}, schema registry http://127.0.0.1:{registry}, metrics http://127.0.0.1:{metrics}/metrics, data {}, log {}",
             dir.display(),
             log_path.display()
         );
     }
     let bootstrap = DEV_NODES
         .iter()
-        .map(|(_, k, _, _)| format!("127.0.0.1:{k}"))
+        .map(|(_, k, _, _, _)| format!("127.0.0.1:{k}"))
         .collect::<Vec<_>>()
         .join(",");
     println!("bootstrap.servers={bootstrap}");
@@ -281,6 +282,13 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     tokio::spawn(async move {
         if let Err(e) = riffle_broker::registry::serve(b).await {
             tracing::error!("schema registry failed: {e:#}");
+        }
+    });
+    // Prometheus /metrics and /health (metrics.listeners); their failure never stops the broker.
+    let b = broker.clone();
+    tokio::spawn(async move {
+        if let Err(e) = riffle_broker::metrics::serve(b).await {
+            tracing::error!("metrics failed: {e:#}");
         }
     });
     let mut tasks = tokio::task::JoinSet::new();

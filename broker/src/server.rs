@@ -49,6 +49,7 @@ async fn handle_connection(
     peer: SocketAddr,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
+    let _connection = crate::metrics::ConnectionGuard::open();
     let (mut rd, mut wr) = stream.into_split();
     let max_frame = broker.config.read().socket_request_max_bytes.max(1) as usize;
     let mut decoder = FrameDecoder::new(max_frame);
@@ -155,16 +156,25 @@ async fn process(
     if req.trailing_bytes > 0 {
         tracing::debug!(%peer, ?api_key, version, trailing = req.trailing_bytes, "ignoring bytes after the request body");
     }
+    let observation = crate::metrics::observe_request(broker, &req);
     match api::dispatch(broker, req).await {
-        Reply::None => Ok(Box::pin(async { None })),
+        Reply::None => {
+            observation.finish(broker, None);
+            Ok(Box::pin(async { None }))
+        }
         Reply::Now(body) => {
+            observation.finish(broker, Some(&body));
             let bytes = encode(correlation_id, api_key, version, &body);
             Ok(Box::pin(async move { bytes }))
         }
-        Reply::Later(fut) => Ok(Box::pin(async move {
-            let body = fut.await;
-            encode(correlation_id, api_key, version, &body)
-        })),
+        Reply::Later(fut) => {
+            let broker = broker.clone();
+            Ok(Box::pin(async move {
+                let body = fut.await;
+                observation.finish(&broker, Some(&body));
+                encode(correlation_id, api_key, version, &body)
+            }))
+        }
         Reply::Close(reason) => Err(Closing::Yes(reason)),
     }
 }
