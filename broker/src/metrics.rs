@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use metrics::{counter, gauge, histogram, Unit};
@@ -18,6 +18,9 @@ use crate::state::Broker;
 const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+/// A labelled gauge not set for this long (its topic, partition or group is gone) is dropped;
+/// every scrape sets the live ones first.
+const GAUGE_IDLE: Duration = Duration::from_secs(60);
 /// Byte offset of `recordsCount` in a v2 record batch header.
 const BATCH_RECORDS_COUNT_AT: usize = 57;
 /// Bytes of `baseOffset` + `batchLength`, which `batchLength` does not count.
@@ -34,6 +37,7 @@ pub fn install() -> Option<PrometheusHandle> {
     let recorder = PrometheusBuilder::new()
         .set_buckets(&LATENCY_BUCKETS_SECONDS)
         .ok()?
+        .idle_timeout(metrics_util::MetricKindMask::GAUGE, Some(GAUGE_IDLE))
         .build_recorder();
     let handle = recorder.handle();
     if metrics::set_global_recorder(recorder).is_err() {
@@ -260,12 +264,14 @@ fn topic_name(broker: &Broker, name: &str, id: uuid::Uuid) -> String {
 
 /// The API's name as a label (`Produce`, `Fetch`, ...).
 fn api_name(key: ApiKey) -> &'static str {
-    static NAMES: OnceLock<Mutex<HashMap<ApiKey, &'static str>>> = OnceLock::new();
-    let names = NAMES.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut names = names.lock();
-    names
-        .entry(key)
-        .or_insert_with(|| Box::leak(format!("{key:?}").into_boxed_str()))
+    static NAMES: OnceLock<HashMap<ApiKey, &'static str>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        (0..=i16::from(u8::MAX))
+            .filter_map(|k| ApiKey::try_from(k).ok())
+            .map(|k| (k, &*Box::leak(format!("{k:?}").into_boxed_str())))
+            .collect()
+    });
+    names.get(&key).copied().unwrap_or("Unknown")
 }
 
 /// Sum of `recordsCount` over the v2 record batches in `bytes`; stops at the first batch that
