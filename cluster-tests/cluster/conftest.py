@@ -36,6 +36,8 @@ DEFAULT_OVERRIDES = {
     "offsets.topic.replication.factor": "3",
     "offsets.topic.num.partitions": "3",
     "schema.registry.listeners": "",
+    # No metrics listener either (tests run clusters side by side).
+    "metrics.listeners": "",
     "auto.create.topics.enable": "false",
     "num.partitions": "1",
 }

@@ -32,6 +32,7 @@ DEFAULT_OVERRIDES = {
     "num.partitions": "1",
     # No schema registry listener unless a test asks for one (tests run brokers side by side).
     "schema.registry.listeners": "",
+    "metrics.listeners": "",
 }
 
 BROKER_START_TIMEOUT_S = 30.0

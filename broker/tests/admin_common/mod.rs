@@ -97,6 +97,7 @@ pub fn start_cluster(tag: &str) -> (TestCluster, Vec<std::process::Child>) {
                 "schema.registry.listeners=http://127.0.0.1:{}",
                 ports[6 + i]
             ),
+            "metrics.listeners=".into(),
             "auto.create.topics.enable=false".into(),
             "num.partitions=1".into(),
             "group.initial.rebalance.delay.ms=0".into(),
