@@ -273,7 +273,7 @@ def cmd_run(args):
 
 def cmd_leader(args):
     try:
-        md = AdminClient(base_config(args.bootstrap)).list_topics(topic=args.topic, timeout=3)
+        md = AdminClient(base_config(args.bootstrap)).list_topics(topic=args.topic, timeout=6)
         t = md.topics.get(args.topic)
         print(t.partitions[args.partition].leader if t is not None and t.error is None else -1)
     except Exception:
