@@ -187,16 +187,10 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
             } else {
                 ISR_SIZE
             };
-            if acks == -1 && isr_size < min_isr {
-                tr.partition_responses.push(error_partition(
-                    pd.index,
-                    ResponseError::NotEnoughReplicas.code(),
-                    Some(format!(
-                        "{isr_size} in-sync replicas, min.insync.replicas is {min_isr}"
-                    )),
-                ));
-                continue;
-            }
+            // Checked after the idempotence check (below): a retry of a batch the log already
+            // has is answered as a duplicate whatever the ISR, never "not enough replicas" (which
+            // clients take as "not persisted" and may re-send under a new epoch).
+            let too_few_replicas = acks == -1 && isr_size < min_isr;
             if topic.internal {
                 // Kafka: clients may not append to internal topics (the coordinator writes them).
                 tr.partition_responses.push(error_partition(
@@ -230,6 +224,12 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
             let mut writer = partition.writer.lock().await;
             let now = now_ms();
             let outcome = match writer.check(pid, epoch, first_seq, last_seq) {
+                SequenceCheck::Accept if too_few_replicas => Err((
+                    ResponseError::NotEnoughReplicas.code(),
+                    Some(format!(
+                        "{isr_size} in-sync replicas, min.insync.replicas is {min_isr}"
+                    )),
+                )),
                 SequenceCheck::Accept => {
                     let mut data = BytesMut::from(&records[..]);
                     if log_append_time {
@@ -339,7 +339,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(topic = %p.log.topic, partition = p.log.index, "produce not acknowledged: {e}");
-                    pr.error_code = append_error_code(&e);
+                    pr.error_code = outcome_error_code(&e);
                     pr.error_message = Some(str_bytes(e.to_string()));
                     pr.base_offset = -1;
                 }
@@ -349,7 +349,21 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
     }))
 }
 
-/// Kafka's error code for a failed append.
+/// Kafka's error code for a batch that is already in the log (replicated: in the leader's
+/// Raft log) but whose outcome is not known: it may still be committed by this or the next
+/// leader, so the answer must say "possibly persisted" (REQUEST_TIMED_OUT; the client retries
+/// with the same producer id, epoch and sequence, which the leader's rebuilt producer state
+/// recognises), never NOT_LEADER_OR_FOLLOWER ("not persisted").
+fn outcome_error_code(e: &AppendError) -> i16 {
+    match e {
+        AppendError::Storage(e) => storage_error_code(e),
+        AppendError::NotLeader | AppendError::Timeout | AppendError::Replication(_) => {
+            ResponseError::RequestTimedOut.code()
+        }
+    }
+}
+
+/// Kafka's error code for an append that did not start (nothing is in the log).
 fn append_error_code(e: &AppendError) -> i16 {
     match e {
         AppendError::Storage(e) => storage_error_code(e),
