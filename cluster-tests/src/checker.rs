@@ -81,6 +81,8 @@ pub struct Availability {
     pub polls: usize,
     pub messages_polled: usize,
     pub consumer_errors: usize,
+    /// Acknowledgements without an offset (success with base offset -1: a protocol bug, not a loss).
+    pub ok_without_offset: usize,
     /// Fatal producer errors (each re-created its producer).
     pub producer_fatal_errors: Vec<String>,
     pub final_records: usize,
@@ -157,6 +159,13 @@ impl Report {
             "reads: {} polls, {} messages polled, {} consumer errors; final read {} records",
             a.polls, a.messages_polled, a.consumer_errors, a.final_records
         );
+        if a.ok_without_offset > 0 {
+            let _ = writeln!(
+                s,
+                "acknowledgements without an offset: {} (the broker answered success with base offset -1)",
+                a.ok_without_offset
+            );
+        }
         if !a.producer_fatal_errors.is_empty() {
             let _ = writeln!(
                 s,
@@ -222,7 +231,7 @@ struct Write {
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
     Pending,
-    Ok { offset: i64, t: f64 },
+    Ok { offset: Option<i64>, t: f64 },
     Info,
     Fail,
 }
@@ -272,6 +281,9 @@ pub fn check(events: &[Event]) -> Report {
             Event::Ok {
                 value, offset, t, ..
             } => {
+                if offset.is_none() {
+                    avail.ok_without_offset += 1;
+                }
                 if let Some(w) = writes.get_mut(value) {
                     w.outcome = Outcome::Ok {
                         offset: *offset,
@@ -325,7 +337,11 @@ pub fn check(events: &[Event]) -> Report {
     let mut places: BTreeMap<&str, BTreeSet<(i32, i64)>> = BTreeMap::new();
     let mut observations: Vec<(i32, i64, &str, &str)> = Vec::new(); // (partition, offset, value, source)
     for (value, w) in &writes {
-        if let Outcome::Ok { offset, .. } = w.outcome {
+        if let Outcome::Ok {
+            offset: Some(offset),
+            ..
+        } = w.outcome
+        {
             observations.push((w.partition, offset, value.as_str(), "ack"));
         }
     }
@@ -404,15 +420,27 @@ pub fn check(events: &[Event]) -> Report {
         let Some((hw, _)) = finals.get(&w.partition) else {
             continue;
         };
+        let in_final = final_values
+            .get(&w.partition)
+            .is_some_and(|s| s.contains(value.as_str()));
+        let Some(offset) = offset else {
+            if !in_final {
+                anomalies.push(Anomaly {
+                    kind: AnomalyKind::LostWrite,
+                    detail: format!(
+                        "value {value:?} acknowledged (no offset) in partition {} by {}, absent from the final read",
+                        w.partition, w.process
+                    ),
+                });
+            }
+            continue;
+        };
         if offset >= *hw {
             anomalies.push(Anomaly {
                 kind: AnomalyKind::AckAboveHighWatermark,
                 detail: format!("value {value:?} acknowledged at partition {} offset {offset}, final high watermark {hw}", w.partition),
             });
-        } else if !final_values
-            .get(&w.partition)
-            .is_some_and(|s| s.contains(value.as_str()))
-        {
+        } else if !in_final {
             anomalies.push(Anomaly {
                 kind: AnomalyKind::LostWrite,
                 detail: format!(
@@ -426,7 +454,11 @@ pub fn check(events: &[Event]) -> Report {
     // Per-producer order: a process's acknowledged writes to one partition, in send order, have rising offsets.
     let mut last_by_process: HashMap<(&str, i32), (i64, &str)> = HashMap::new();
     for (value, w) in &sorted_writes {
-        let Outcome::Ok { offset, .. } = w.outcome else {
+        let Outcome::Ok {
+            offset: Some(offset),
+            ..
+        } = w.outcome
+        else {
             continue;
         };
         let key = (w.process.as_str(), w.partition);
@@ -447,7 +479,11 @@ pub fn check(events: &[Event]) -> Report {
     // Real-time order per partition: a write invoked after another was acknowledged has a higher offset.
     let mut by_partition: BTreeMap<i32, Vec<(&str, f64, f64, i64)>> = BTreeMap::new(); // value, invoke, ack, offset
     for (value, w) in &writes {
-        if let Outcome::Ok { offset, t } = w.outcome {
+        if let Outcome::Ok {
+            offset: Some(offset),
+            t,
+        } = w.outcome
+        {
             by_partition.entry(w.partition).or_default().push((
                 value.as_str(),
                 w.invoke_t,
@@ -625,7 +661,7 @@ mod tests {
             process: process.into(),
             partition,
             value: value.into(),
-            offset,
+            offset: Some(offset),
             t,
         }
     }
@@ -816,6 +852,26 @@ mod tests {
             vec![AnomalyKind::FinalReadMissing]
         );
         assert_eq!(report.verdict(), Verdict::Incomplete);
+    }
+
+    #[test]
+    fn ack_without_offset_is_counted_and_checked_for_loss_only() {
+        let ok_no_offset = || Event::Ok {
+            process: "p2".into(),
+            partition: 0,
+            value: "e".into(),
+            offset: None,
+            t: 5.1,
+        };
+        let mut h = clean();
+        h.push(invoke("p2", 0, "e", 5.0));
+        h.push(ok_no_offset());
+        assert_eq!(kinds(&h), vec![AnomalyKind::LostWrite]);
+        h.retain(|e| !matches!(e, Event::Final { .. }));
+        h.push(final_read(0, &["a", "b", "c", "e"]));
+        let report = check(&h);
+        assert_eq!(report.anomalies, vec![]);
+        assert_eq!(report.availability.ok_without_offset, 1);
     }
 
     #[test]

@@ -19,12 +19,13 @@ pub enum Event {
         value: String,
         t: f64,
     },
-    /// Delivery report without error: acknowledged at `offset`.
+    /// Delivery report without error: acknowledged at `offset` (None: the client got no offset, i.e.
+    /// the broker answered success with base offset -1).
     Ok {
         process: String,
         partition: i32,
         value: String,
-        offset: i64,
+        offset: Option<i64>,
         t: f64,
     },
     /// Delivery report with an error (or none at all): indeterminate, the write may or may not exist.
