@@ -81,7 +81,7 @@ pub struct Availability {
     pub polls: usize,
     pub messages_polled: usize,
     pub consumer_errors: usize,
-    /// Acknowledgements without an offset (success with base offset -1: a protocol bug, not a loss).
+    /// Acknowledgements without an offset (success without a valid offset: a protocol bug, not a loss).
     pub ok_without_offset: usize,
     /// Fatal producer errors (each re-created its producer).
     pub producer_fatal_errors: Vec<String>,
@@ -162,7 +162,7 @@ impl Report {
         if a.ok_without_offset > 0 {
             let _ = writeln!(
                 s,
-                "acknowledgements without an offset: {} (the broker answered success with base offset -1)",
+                "acknowledgements without an offset: {} (success without a valid offset)",
                 a.ok_without_offset
             );
         }

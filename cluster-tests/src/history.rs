@@ -19,8 +19,8 @@ pub enum Event {
         value: String,
         t: f64,
     },
-    /// Delivery report without error: acknowledged at `offset` (None: the client got no offset, i.e.
-    /// the broker answered success with base offset -1).
+    /// Delivery report without error: acknowledged at `offset` (None: the client reported no valid
+    /// offset).
     Ok {
         process: String,
         partition: i32,
