@@ -921,11 +921,10 @@ pub fn unsafe_ack_before_commit() -> bool {
     })
 }
 
-/// Records in a v2 batch (its last offset delta + 1), read from the header.
-fn batch_record_count(batch: &[u8]) -> i64 {
-    batch
-        .get(23..27)
-        .map(|b| i64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])) + 1)
+/// Offsets a validated v2 batch takes (its last offset delta + 1), from its header.
+fn batch_offset_span(batch: &[u8]) -> i64 {
+    riffle_protocol::batch::RecordBatchView::parse(batch)
+        .map(|b| i64::from(b.last_offset_delta()) + 1)
         .unwrap_or(1)
 }
 
@@ -1031,7 +1030,7 @@ impl Broker {
                 if !partition.is_leader() {
                     return Err(AppendError::NotLeader);
                 }
-                let records = batch_record_count(&data);
+                let records = batch_offset_span(&data);
                 let end_before = partition.log.log_end_offset();
                 let commit = r
                     .propose_ordered(data.to_vec())
