@@ -756,7 +756,7 @@ pub async fn watch_partition(
     let mut caught_up_at: HashMap<NodeId, Instant> = HashMap::new();
     let mut reported: Option<(i32, i32, Vec<i32>)> = None;
     let mut not_preferred_since: Option<Instant> = None;
-    let mut connected_since: HashMap<NodeId, Instant> = HashMap::new();
+    let mut connected_since: HashMap<NodeId, (u64, Instant)> = HashMap::new();
     let mut last_matched: HashMap<NodeId, Option<u64>> = HashMap::new();
     let mut tick = tokio::time::interval(ISR_CHECK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -810,13 +810,24 @@ pub async fn watch_partition(
                     if *node == me {
                         continue;
                     }
-                    let connected = transport.as_ref().is_some_and(|t| t.is_connected(*node));
-                    if !connected {
+                    let generation = transport
+                        .as_ref()
+                        .and_then(|t| t.connection_generation(*node));
+                    let Some(generation) = generation else {
                         connected_since.remove(node);
                         caught_up_at.remove(node);
                         continue;
+                    };
+                    // A reconnect (the follower restarted, maybe without its data) starts over.
+                    if connected_since
+                        .get(node)
+                        .is_some_and(|(g, _)| *g != generation)
+                    {
+                        connected_since.remove(node);
+                        caught_up_at.remove(node);
+                        last_matched.remove(node);
                     }
-                    let since = *connected_since.entry(*node).or_insert(now);
+                    let since = connected_since.entry(*node).or_insert((generation, now)).1;
                     let matched = matched.map(|l| l.index);
                     if last_matched.get(node).is_some_and(|prev| matched < *prev) {
                         caught_up_at.remove(node);

@@ -448,6 +448,11 @@ impl Transport {
         }
     }
 
+    /// The generation of the live connection to `peer` (changes on every reconnect).
+    pub fn connection_generation(&self, peer: NodeId) -> Option<u64> {
+        self.inner.conns.lock().get(&peer).map(|c| c.generation)
+    }
+
     /// Whether a connection to `peer` is up.
     pub fn is_connected(&self, peer: NodeId) -> bool {
         self.inner.conns.lock().contains_key(&peer)
