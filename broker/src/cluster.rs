@@ -763,12 +763,15 @@ pub async fn watch_partition(
     loop {
         let m = metrics.borrow_and_update().clone();
         let term = m.current_term;
-        let is_leader = m.current_leader == Some(me) && m.state == openraft::ServerState::Leader;
+        let leadership = Leadership::of(&m, me);
+        let is_leader = leadership != Leadership::NotLeader;
         partition
             .leader_node
             .store(m.current_leader.map_or(-1, |l| l as i32), Ordering::Release);
         let Some(b) = broker.upgrade() else { return };
-        if is_leader {
+        if leadership == Leadership::Elected && ready_term != Some(term) {
+            partition.leader_ready.store(false, Ordering::Release);
+        } else if is_leader {
             if ready_term != Some(term) {
                 partition.leader_ready.store(false, Ordering::Release);
                 let mut writer = partition.writer.lock().await;
@@ -912,6 +915,36 @@ pub async fn watch_partition(
     }
 }
 
+/// What a replica may do as (or not as) its group's leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leadership {
+    NotLeader,
+    /// Elected, but no entry of its own term is applied yet: its high watermark may be stale
+    /// (after a restart it is the log start until then). Serving now would answer fetches
+    /// OFFSET_OUT_OF_RANGE and OffsetForLeaderEpoch with an end offset below records consumers
+    /// have already read (librdkafka: "Partition log truncation detected"), found by the
+    /// Jepsen-style harness under packet loss.
+    Elected,
+    /// Elected and has applied an entry of its term (openraft's blank entry): everything
+    /// committed before is applied too, so its high watermark is the group's commit point.
+    Serving,
+}
+
+impl Leadership {
+    fn of(m: &openraft::RaftMetrics<NodeId, openraft::BasicNode>, me: NodeId) -> Leadership {
+        if m.current_leader != Some(me) || m.state != openraft::ServerState::Leader {
+            Leadership::NotLeader
+        } else if m
+            .last_applied
+            .is_some_and(|l| l.leader_id.term == m.current_term)
+        {
+            Leadership::Serving
+        } else {
+            Leadership::Elected
+        }
+    }
+}
+
 /// The directory of a partition replica in cluster mode.
 pub fn partition_dir(log_dirs: &[PathBuf], topic: &str, index: i32) -> PathBuf {
     let name = format!("{topic}-{index}");
@@ -927,6 +960,28 @@ pub fn partition_dir(log_dirs: &[PathBuf], topic: &str, index: i32) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_elected_leader_serves_only_once_an_entry_of_its_term_is_applied() {
+        use openraft::{CommittedLeaderId, LogId, RaftMetrics, ServerState};
+        let mut m = RaftMetrics::<NodeId, openraft::BasicNode>::new_initial(2);
+        m.current_term = 7;
+        m.current_leader = Some(2);
+        m.state = ServerState::Leader;
+        // Restarted: the log holds entries of term 6 up to index 40, applied up to 12.
+        m.last_log_index = Some(41);
+        m.last_applied = Some(LogId::new(CommittedLeaderId::new(6, 1), 12));
+        assert_eq!(Leadership::of(&m, 2), Leadership::Elected);
+        // Even with every older entry applied, the commit point is known only once an
+        // entry of term 7 is.
+        m.last_applied = Some(LogId::new(CommittedLeaderId::new(6, 1), 40));
+        assert_eq!(Leadership::of(&m, 2), Leadership::Elected);
+        m.last_applied = Some(LogId::new(CommittedLeaderId::new(7, 2), 41));
+        assert_eq!(Leadership::of(&m, 2), Leadership::Serving);
+        assert_eq!(Leadership::of(&m, 3), Leadership::NotLeader);
+        m.state = ServerState::Follower;
+        assert_eq!(Leadership::of(&m, 2), Leadership::NotLeader);
+    }
 
     #[test]
     fn fold_creates_deletes_and_recreates_topics_with_fresh_groups() {

@@ -17,6 +17,7 @@ before where the previous one stopped; each consume() call is one `poll` line.
 import argparse
 import json
 import logging
+import os
 import random
 import sys
 import threading
@@ -29,6 +30,18 @@ from confluent_kafka.admin import AdminClient, NewTopic
 QUIET = logging.getLogger("librdkafka")
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
+
+# JEPSEN_RDKAFKA_LOG=<file>: producers log librdkafka's idempotence debug (`debug=eos,msg,broker`) there, to see
+# why a producer bumped its epoch or re-sent a message.
+DEBUG_LOG_PATH = os.environ.get("JEPSEN_RDKAFKA_LOG")
+DEBUG_LOG = None
+if DEBUG_LOG_PATH:
+    DEBUG_LOG = logging.getLogger("librdkafka-debug")
+    _handler = logging.FileHandler(DEBUG_LOG_PATH)
+    _handler.setFormatter(logging.Formatter("%(created).3f %(threadName)s %(message)s"))
+    DEBUG_LOG.addHandler(_handler)
+    DEBUG_LOG.setLevel(logging.DEBUG)
+    DEBUG_LOG.propagate = False
 
 
 class History:
@@ -111,6 +124,8 @@ def producer_loop(hist, args, idx, stop_at):
         conf.update({"acks": "all", "enable.idempotence": True, "linger.ms": 2,
                      "message.timeout.ms": args.message_timeout_ms,
                      "error_cb": lambda e: state.__setitem__("fatal", str(e)) if e.fatal() else None})
+        if DEBUG_LOG is not None:
+            conf.update({"logger": DEBUG_LOG, "debug": "eos,msg,broker"})
         prod = Producer(conf)
         try:
             produce_until(hist, args, prod, process, idx, gen, seq, stop_at, state, lock, outstanding, on_delivery)
@@ -161,7 +176,7 @@ def produce_until(hist, args, prod, process, idx, gen, seq, stop_at, state, lock
                             "error": repr(e), "t": time.time()})
             prod.poll(0)
         if state["fatal"] is None:
-            prod.flush(args.message_timeout_ms / 1000 + 5)
+            prod.flush(args.flush_timeout_s)
     finally:
         state["seq"] = seq
 
@@ -293,7 +308,12 @@ def main():
     run.add_argument("--consumers", type=int, default=2)
     run.add_argument("--rate", type=float, default=100.0, help="sends per second per producer")
     run.add_argument("--max-outstanding", type=int, default=50)
-    run.add_argument("--message-timeout-ms", type=int, default=10000)
+    # 0 = librdkafka never times a message out locally. With a finite timeout, librdkafka fails
+    # timed-out in-flight messages as _MSG_TIMED_OUT, bumps the producer epoch and re-sends the
+    # other in-flight (possibly persisted) messages under new sequence numbers: duplicates no broker
+    # can recognise (librdkafka issue #4953; cluster-tests/RESULTS.md). The run tests the broker.
+    run.add_argument("--message-timeout-ms", type=int, default=0)
+    run.add_argument("--flush-timeout-s", type=float, default=60)
     run.add_argument("--ready-timeout-s", type=float, default=90)
     run.add_argument("--final-read-timeout-s", type=float, default=180)
     run.add_argument("--seed", type=int, default=0)

@@ -27,6 +27,11 @@ pub enum AnomalyKind {
     RealtimeOrder,
     /// An acknowledged offset at or above the final high watermark (the log was cut below an ack).
     AckAboveHighWatermark,
+    /// The broker told a consumer that a position it had reached by reading is out of range or
+    /// truncated (librdkafka `_AUTO_OFFSET_RESET` with `auto.offset.reset=error`). Positions come only
+    /// from records already read (committed) and replicated logs are never cut below them, so the
+    /// broker denied data it has: with `earliest`/`latest` a consumer would silently re-read or skip.
+    ConsumerOffsetReset,
     /// The final read is missing for some partition: nothing can be proven.
     FinalReadMissing,
 }
@@ -43,6 +48,7 @@ impl fmt::Display for AnomalyKind {
             AnomalyKind::ProducerOrder => "producer-order",
             AnomalyKind::RealtimeOrder => "realtime-order",
             AnomalyKind::AckAboveHighWatermark => "ack-above-high-watermark",
+            AnomalyKind::ConsumerOffsetReset => "consumer-offset-reset",
             AnomalyKind::FinalReadMissing => "final-read-missing",
         };
         f.write_str(s)
@@ -326,7 +332,15 @@ pub fn check(events: &[Event]) -> Report {
                 avail.polls += 1;
                 avail.messages_polled += msgs.len();
             }
-            Event::ConsumerError { .. } => avail.consumer_errors += 1,
+            Event::ConsumerError { consumer, error, t } => {
+                avail.consumer_errors += 1;
+                if error.contains("_AUTO_OFFSET_RESET") {
+                    anomalies.push(Anomaly {
+                        kind: AnomalyKind::ConsumerOffsetReset,
+                        detail: format!("consumer {consumer} at {t:.3}: {error}"),
+                    });
+                }
+            }
             Event::ProducerFatal { error, .. } => avail.producer_fatal_errors.push(error.clone()),
             Event::Assign { .. } => {}
         }
@@ -784,6 +798,34 @@ mod tests {
         h.pop();
         h.push(final_read(0, &["a", "b", "c", "zzz"]));
         assert_eq!(kinds(&h), vec![AnomalyKind::UnsentRead]);
+    }
+
+    #[test]
+    fn consumer_told_its_position_is_gone_is_an_offset_reset() {
+        let mut h = clean();
+        h.insert(
+            12,
+            Event::ConsumerError {
+                consumer: "c1".into(),
+                error: "KafkaError{code=_AUTO_OFFSET_RESET,val=-140,str=\"Partition log truncation \
+                        detected at offset 3 (leader epoch 1): broker end offset is 1\"}"
+                    .into(),
+                t: 3.6,
+            },
+        );
+        assert_eq!(kinds(&h), vec![AnomalyKind::ConsumerOffsetReset]);
+        // Other consumer errors (a transport error, say) are availability, not safety.
+        let mut h = clean();
+        h.insert(
+            12,
+            Event::ConsumerError {
+                consumer: "c1".into(),
+                error: "KafkaError{code=_TRANSPORT,val=-195}".into(),
+                t: 3.6,
+            },
+        );
+        assert_eq!(kinds(&h), vec![]);
+        assert_eq!(check(&h).availability.consumer_errors, 1);
     }
 
     #[test]
