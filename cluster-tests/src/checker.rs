@@ -807,9 +807,10 @@ mod tests {
             12,
             Event::ConsumerError {
                 consumer: "c1".into(),
-                error: "KafkaError{code=_AUTO_OFFSET_RESET,val=-140,str=\"Partition log truncation \
+                error:
+                    "KafkaError{code=_AUTO_OFFSET_RESET,val=-140,str=\"Partition log truncation \
                         detected at offset 3 (leader epoch 1): broker end offset is 1\"}"
-                    .into(),
+                        .into(),
                 t: 3.6,
             },
         );
