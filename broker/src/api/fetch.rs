@@ -106,6 +106,9 @@ fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchRespons
                     pd.records = Some(r.bytes);
                 }
                 Err(e @ StorageError::OffsetOutOfRange { .. }) => {
+                    // Rare, and in a replicated partition a sign of trouble (positions come from
+                    // records already read): keep what the leader saw.
+                    tracing::info!(topic = %p.topic, partition = p.index, fetch_offset = fp.fetch_offset, high_watermark = hw, leader_epoch = p.leader_epoch(), "fetch out of range: {e}");
                     saw_error = true;
                     pd.error_code = storage_error_code(&e);
                     pd.records = Some(Bytes::new());
