@@ -114,4 +114,19 @@ async fn a_retried_batch_is_a_duplicate_even_when_the_isr_is_too_small_for_new_b
         kafka_protocol::error::ResponseError::NotEnoughReplicas.code()
     );
     assert_eq!(broker.partition("t", 0).unwrap().log.log_end_offset(), end);
+    // A batch after a gap (an earlier in-flight batch failed): as in Kafka, the ISR check comes
+    // before the sequence check, so the answer is NOT_ENOUGH_REPLICAS, not OUT_OF_ORDER_SEQUENCE
+    // (which librdkafka may answer with an epoch bump).
+    let (code, _) = produce_once(&broker, -1, idempotent_batch(7, 1)).await;
+    assert_eq!(
+        code,
+        kafka_protocol::error::ResponseError::NotEnoughReplicas.code()
+    );
+    // With acks=1 (no ISR requirement) the same gap is out of order.
+    let (code, _) = produce_once(&broker, 1, idempotent_batch(7, 1)).await;
+    assert_eq!(
+        code,
+        kafka_protocol::error::ResponseError::OutOfOrderSequenceNumber.code()
+    );
+    assert_eq!(broker.partition("t", 0).unwrap().log.log_end_offset(), end);
 }

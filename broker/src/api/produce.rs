@@ -224,12 +224,21 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
             let mut writer = partition.writer.lock().await;
             let now = now_ms();
             let outcome = match writer.check(pid, epoch, first_seq, last_seq) {
-                SequenceCheck::Accept if too_few_replicas => Err((
-                    ResponseError::NotEnoughReplicas.code(),
-                    Some(format!(
-                        "{isr_size} in-sync replicas, min.insync.replicas is {min_isr}"
-                    )),
-                )),
+                // Kafka checks the ISR before the sequence: only a retry of a batch the log
+                // has (a duplicate) is answered whatever the ISR.
+                SequenceCheck::Accept
+                | SequenceCheck::OutOfOrderSequence
+                | SequenceCheck::InvalidProducerEpoch
+                | SequenceCheck::UnknownProducerId
+                    if too_few_replicas =>
+                {
+                    Err((
+                        ResponseError::NotEnoughReplicas.code(),
+                        Some(format!(
+                            "{isr_size} in-sync replicas, min.insync.replicas is {min_isr}"
+                        )),
+                    ))
+                }
                 SequenceCheck::Accept => {
                     let mut data = BytesMut::from(&records[..]);
                     if log_append_time {
