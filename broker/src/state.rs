@@ -298,7 +298,7 @@ fn write_file_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        riffle_storage::sync_journal::sync_all(&f)?;
     }
     std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {

@@ -30,7 +30,7 @@ use openraft::{
 };
 use parking_lot::Mutex;
 use riffle_protocol::batch::RecordBatchView;
-use riffle_storage::{Durability, LogConfig, PartitionLog};
+use riffle_storage::{sync_journal, Durability, LogConfig, PartitionLog};
 
 use crate::types::PartitionRaft;
 use crate::NodeId;
@@ -172,7 +172,7 @@ fn run_flusher(log: Arc<PartitionLog>, rx: std::sync::mpsc::Receiver<FlushReques
                 let key = Arc::as_ptr(&r.file);
                 if !synced.contains(&key) {
                     synced.push(key);
-                    if let Err(e) = r.file.sync_data() {
+                    if let Err(e) = sync_journal::sync_data(&r.file) {
                         result = Err(format!("fdatasync of {RAFT_ENTRIES_FILE}: {e}"));
                     }
                 }
@@ -437,7 +437,7 @@ impl PartitionLogStore {
                 "cutting the Raft entry file to its durable prefix"
             );
             file.set_len(kept_len as u64)
-                .and_then(|_| file.sync_data())
+                .and_then(|_| sync_journal::sync_data(&file))
                 .map_err(|e| io_err(&path, e))?;
         }
         let kafka_end = entries
@@ -616,7 +616,7 @@ impl PartitionLogStore {
         // open cuts. So the log never has a hole.
         ix.file
             .set_len(file_pos)
-            .and_then(|_| ix.file.sync_data())
+            .and_then(|_| sync_journal::sync_data(&ix.file))
             .map_err(|e| StorageIOError::write_logs(&e))?;
         ix.file_len = file_pos;
         ix.entries.truncate(pos);
@@ -691,7 +691,7 @@ fn write_replace(dir: &Path, tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::
     {
         let mut f = File::create(tmp)?;
         f.write_all(bytes)?;
-        f.sync_data()?;
+        sync_journal::sync_data(&f)?;
     }
     std::fs::rename(tmp, path)?;
     sync_dir(dir)?;

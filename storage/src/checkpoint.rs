@@ -54,7 +54,7 @@ pub(crate) fn write(dir: &Path, name: &str, entries: &[Vec<i64>]) -> Result<()> 
             .open(&tmp)
             .map_err(|e| io_err(&tmp, e))?;
         f.write_all(text.as_bytes()).map_err(|e| io_err(&tmp, e))?;
-        f.sync_data().map_err(|e| io_err(&tmp, e))?;
+        crate::sync_journal::sync_data(&f).map_err(|e| io_err(&tmp, e))?;
     }
     fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
     sync_dir(dir)

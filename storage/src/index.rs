@@ -203,7 +203,7 @@ impl MmapIndex {
         if let Map::Writable(m) = &self.map {
             m.flush().map_err(|e| io_err(&self.path, e))?;
         }
-        self.file.sync_data().map_err(|e| io_err(&self.path, e))
+        crate::sync_journal::sync_data(&self.file).map_err(|e| io_err(&self.path, e))
     }
 
     /// Index of the first entry for which `is_after` is true (entries are sorted so that

@@ -9,7 +9,8 @@
 //! `compact` (the log cleaner's record filter, checkpoint and crash-safe swap files),
 //! `segment` (one `.log` + indexes, batch scanning), `index` (mmap'd `.index`/`.timeindex`),
 //! `recovery` (open: strays, CRC verification, tail cut, index rebuild), `epoch` (leader-epoch
-//! cache), `checkpoint` (atomic checkpoint files). The on-disk format and the assumptions
+//! cache), `checkpoint` (atomic checkpoint files), `sync_journal` (test-only record of what each
+//! sync made durable, for the harness's lose-unsynced fault). The on-disk format and the assumptions
 //! about the media are in `storage/FORMAT.md`.
 //!
 //! Invariants: a reader never sees bytes past the published size of a segment (so never a
@@ -24,6 +25,7 @@ mod index;
 mod log;
 mod recovery;
 mod segment;
+pub mod sync_journal;
 
 pub use crate::log::PartitionLog;
 pub use checkpoint::{

@@ -30,6 +30,7 @@ use crate::compact::{
 use crate::epoch::LeaderEpochCache;
 use crate::recovery;
 use crate::segment::{cut_batches, scan, BatchHeader, Segment, Step};
+use crate::sync_journal;
 use crate::{AppendInfo, Durability, LogConfig, ReadResult, Result, StorageError};
 use std::collections::HashMap;
 
@@ -383,9 +384,9 @@ impl PartitionLog {
         generation: u64,
     ) -> Result<()> {
         for f in pending {
-            f.sync_data().map_err(|e| io_err(&self.dir, e))?;
+            sync_journal::sync_data(f).map_err(|e| io_err(&self.dir, e))?;
         }
-        active.sync_data().map_err(|e| io_err(active_path, e))?;
+        sync_journal::sync_data(active).map_err(|e| io_err(active_path, e))?;
         if dir_dirty {
             checkpoint::sync_dir(&self.dir)?;
         }
@@ -651,7 +652,7 @@ impl PartitionLog {
             let changed = st.epochs.truncate_from_end(end_offset);
             (log, path, changed.then(|| st.epochs.clone()))
         };
-        log.sync_data().map_err(|e| io_err(&path, e))?;
+        sync_journal::sync_data(&log).map_err(|e| io_err(&path, e))?;
         if let Some(epochs) = epochs {
             epochs.store(&self.dir)?;
         }

@@ -454,9 +454,7 @@ impl Segment {
 
     /// fdatasync of the log and both indexes.
     pub(crate) fn sync_all(&self) -> Result<()> {
-        self.log
-            .sync_data()
-            .map_err(|e| io_err(&self.log_path, e))?;
+        crate::sync_journal::sync_data(&self.log).map_err(|e| io_err(&self.log_path, e))?;
         self.offset_index.sync()?;
         self.time_index.sync()
     }
