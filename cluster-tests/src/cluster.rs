@@ -1,5 +1,7 @@
 //! The three `riffle serve` processes of a Jepsen run, one per network namespace, started from config
-//! files the harness writes; kill -9, SIGSTOP/SIGCONT and restart on the same data dir.
+//! files the harness writes; kill -9, SIGSTOP/SIGCONT, restart on the same data dir, and the
+//! disk crash of the lose-unsynced faults (each start takes a baseline and empties the node's
+//! sync journal; see `crash`).
 
 use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpStream};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::crash::{self, Baseline, CutReport};
 use crate::net;
 use crate::schedule::NODES;
 
@@ -20,6 +23,12 @@ pub struct Node {
     pub id: u8,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// The node's `log.dirs`.
+    pub data: PathBuf,
+    /// `RIFFLE_TEST_SYNC_JOURNAL` of the node: one line per data-file sync.
+    pub journal: PathBuf,
+    /// What was on disk at the node's last start (counts as durable).
+    pub baseline: Baseline,
     pub child: Option<Child>,
     pub paused: bool,
     pub starts: u32,
@@ -34,8 +43,9 @@ pub struct Cluster {
     pub crashes: Vec<(u8, String)>,
 }
 
-/// The config file of node `n` under `dir`.
-pub fn node_config(n: u8, data_dir: &Path) -> String {
+/// The config file of node `n` under `dir`; `pagecache` sets `log.durability=pagecache`
+/// (acknowledge before fdatasync: the setting the lose-unsynced faults must catch).
+pub fn node_config(n: u8, data_dir: &Path, pagecache: bool) -> String {
     let voters: Vec<String> = NODES
         .iter()
         .map(|m| format!("{m}@{}:{CONTROLLER_PORT}", net::addr(*m)))
@@ -51,10 +61,16 @@ pub fn node_config(n: u8, data_dir: &Path) -> String {
          offsets.topic.replication.factor=3\n\
          offsets.topic.num.partitions=1\n\
          auto.create.topics.enable=false\n\
-         schema.registry.listeners=\n",
+         schema.registry.listeners=\n\
+         {durability}",
         a = net::addr(n),
         voters = voters.join(","),
         dir = data_dir.display(),
+        durability = if pagecache {
+            "log.durability=pagecache\n"
+        } else {
+            ""
+        },
     )
 }
 
@@ -72,18 +88,27 @@ fn signal(pid: u32, sig: &str) {
 }
 
 impl Cluster {
-    /// Writes the config files under `dir` (data in `dir/node-N`, logs in `dir/node-N.log`).
-    pub fn new(dir: &Path, riffle_bin: &Path, unsafe_broker: bool) -> anyhow::Result<Cluster> {
+    /// Writes the config files under `dir` (data in `dir/node-N`, logs in `dir/node-N.log`,
+    /// sync journals in `dir/node-N.syncjournal`).
+    pub fn new(
+        dir: &Path,
+        riffle_bin: &Path,
+        unsafe_broker: bool,
+        pagecache: bool,
+    ) -> anyhow::Result<Cluster> {
         let mut nodes = Vec::new();
         for n in NODES {
             let data = dir.join(format!("node-{n}"));
             std::fs::create_dir_all(&data)?;
             let config = dir.join(format!("node-{n}.properties"));
-            std::fs::write(&config, node_config(n, &data))?;
+            std::fs::write(&config, node_config(n, &data, pagecache))?;
             nodes.push(Node {
                 id: n,
                 config,
                 log: dir.join(format!("node-{n}.log")),
+                data,
+                journal: dir.join(format!("node-{n}.syncjournal")),
+                baseline: Baseline::default(),
                 child: None,
                 paused: false,
                 starts: 0,
@@ -111,6 +136,9 @@ impl Cluster {
             return Ok(());
         }
         node.starts += 1;
+        // Whatever is on disk now is, in the model, durable; the journal starts afresh.
+        node.baseline = crash::take_baseline(&node.data, &node.journal)
+            .with_context(|| format!("baseline of node {n}'s data dir"))?;
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -133,7 +161,8 @@ impl Cluster {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
-        .env("RUST_BACKTRACE", "1");
+        .env("RUST_BACKTRACE", "1")
+        .env("RIFFLE_TEST_SYNC_JOURNAL", &node.journal);
         if unsafe_broker {
             cmd.env("RIFFLE_TEST_UNSAFE_ACK_BEFORE_COMMIT", "1");
         } else {
@@ -187,6 +216,41 @@ impl Cluster {
             let _ = child.wait();
         }
         node.paused = false;
+    }
+
+    /// Crashes node `n`'s disk: SIGKILL (if running), then every file is cut to what the node
+    /// synced since its last start (see `crash::cut_unsynced`). The cut files are listed in
+    /// `node-N.log`. It restarts at the next heal.
+    pub fn crash_disk(&mut self, n: u8) -> anyhow::Result<CutReport> {
+        self.kill(n);
+        let node = self.node_mut(n);
+        let report = crash::cut_unsynced(&node.data, &node.baseline, &node.journal)
+            .with_context(|| format!("cutting node {n}'s unsynced data"))?;
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)?;
+        use std::io::Write;
+        writeln!(
+            log,
+            "\n===== node {n}: lose un-fsynced writes: {report} ====="
+        )?;
+        for f in &report.files {
+            let rel = f.path.strip_prefix(&node.data).unwrap_or(&f.path);
+            writeln!(
+                log,
+                "  {}: {} -> {} bytes{}",
+                rel.display(),
+                f.from_bytes,
+                f.to_bytes,
+                if f.never_synced {
+                    " (never synced)"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        Ok(report)
     }
 
     pub fn pause(&mut self, n: u8) {

@@ -3,6 +3,7 @@
 
 mod checker;
 mod cluster;
+mod crash;
 mod history;
 mod net;
 mod run;
@@ -39,7 +40,7 @@ enum Cmd {
 
 #[derive(clap::Args)]
 struct JepsenArgs {
-    /// Fault families: kill, pause, partition, loss (comma-separated, or `all`).
+    /// Fault families: kill, pause, partition, loss, unsynced (comma-separated, or `all`).
     #[arg(long, default_value = "kill,pause,partition")]
     faults: String,
     /// Seconds of faults (the workload produces `--tail` seconds longer).
@@ -63,13 +64,17 @@ struct JepsenArgs {
     /// Sets RIFFLE_TEST_UNSAFE_ACK_BEFORE_COMMIT=1 on the nodes: a broken build the run must call UNSAFE.
     #[arg(long)]
     unsafe_broker: bool,
+    /// Starts the nodes with `log.durability=pagecache` (acknowledge before fdatasync): a
+    /// setting the `unsynced` faults must call UNSAFE.
+    #[arg(long)]
+    unsafe_durability: bool,
     /// Produce rate per producer (3 producers), messages per second.
     #[arg(long, default_value_t = 50.0)]
     rate: f64,
     /// Half-length faults (one every 5-10 s, lasting 2.5-7.5 s).
     #[arg(long)]
     short_faults: bool,
-    /// The bounded CI run: one short run per fault family (about 3.5 minutes), fails on any anomaly.
+    /// The bounded CI run: one short run per fault family (about 4 minutes), fails on any anomaly.
     #[arg(long)]
     ci: bool,
 }
@@ -100,6 +105,7 @@ fn run_config(
         workload: root.join("cluster-tests/jepsen/workload.py"),
         dir,
         unsafe_broker: args.unsafe_broker,
+        unsafe_durability: args.unsafe_durability,
         partitions: 3,
         rate: args.rate,
     }
@@ -128,10 +134,11 @@ fn one_run(cfg: &RunConfig) -> Verdict {
                 cfg.seed,
                 names.join(","),
                 cfg.duration_s,
-                if cfg.unsafe_broker {
-                    ", unsafe broker"
-                } else {
-                    ""
+                match (cfg.unsafe_broker, cfg.unsafe_durability) {
+                    (true, true) => ", unsafe broker, unsafe durability",
+                    (true, false) => ", unsafe broker",
+                    (false, true) => ", unsafe durability (log.durability=pagecache)",
+                    (false, false) => "",
                 }
             );
             verdict
@@ -156,10 +163,11 @@ fn jepsen(args: &JepsenArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/riffle-jepsen/{}", args.seed)));
     let verdicts: Vec<(String, Verdict)> = if args.ci {
         let plan = [
-            (Family::Kill, 40.0),
+            (Family::Kill, 30.0),
             (Family::Pause, 30.0),
-            (Family::Partition, 40.0),
+            (Family::Partition, 35.0),
             (Family::Loss, 25.0),
+            (Family::Unsynced, 30.0),
         ];
         let mut out = Vec::new();
         for (family, secs) in plan {

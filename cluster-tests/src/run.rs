@@ -12,6 +12,7 @@ use anyhow::Context;
 
 use crate::checker::{self, Report};
 use crate::cluster::{self, Cluster};
+use crate::crash::CutReport;
 use crate::history::{self, Event};
 use crate::net;
 use crate::schedule::{self, Family, Fault, Scheduled, Target, Timing, NODES};
@@ -62,6 +63,9 @@ pub struct RunConfig {
     pub workload: PathBuf,
     pub dir: PathBuf,
     pub unsafe_broker: bool,
+    /// `log.durability=pagecache` on every node: acknowledges before fdatasync, which the
+    /// lose-unsynced faults must catch.
+    pub unsafe_durability: bool,
     pub partitions: i32,
     pub rate: f64,
 }
@@ -99,9 +103,12 @@ pub fn print_schedule(cfg: &RunConfig, sched: &[Scheduled]) {
             ""
         }
     );
+    if cfg.unsafe_durability {
+        println!("  [UNSAFE DURABILITY: log.durability=pagecache, acks before fdatasync]");
+    }
     for s in sched {
         println!(
-            "  +{:6.1} s .. +{:6.1} s  {:<18} {}",
+            "  +{:6.1} s .. +{:6.1} s  {:<20} {}",
             s.start_s,
             s.end_s,
             s.fault.name(),
@@ -237,7 +244,38 @@ fn start_fault(cfg: &RunConfig, cluster: &mut Cluster, fault: Fault) -> anyhow::
             }
             format!("{percent}% random loss on every node's input")
         }
+        Fault::LoseUnsynced(t) => {
+            let (n, who) = resolve(cfg, cluster, t);
+            let report = cluster.crash_disk(n)?;
+            format!(
+                "SIGKILL {who}, lose its un-fsynced writes: {}",
+                cut_summary(&[(n, report)])
+            )
+        }
+        Fault::LoseUnsyncedAll => {
+            // Kill all before cutting any: no node may sync after another's disk is cut.
+            for n in NODES {
+                cluster.kill(n);
+            }
+            let mut reports = Vec::new();
+            for n in NODES {
+                reports.push((n, cluster.crash_disk(n)?));
+            }
+            format!(
+                "SIGKILL nodes 1, 2, 3, lose their un-fsynced writes: {}",
+                cut_summary(&reports)
+            )
+        }
     })
+}
+
+/// `node 2: cut 3 files, 18432 bytes (...); node 3: ...`
+fn cut_summary(reports: &[(u8, CutReport)]) -> String {
+    reports
+        .iter()
+        .map(|(n, r)| format!("node {n}: {r}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Heals everything: network rules, paused and killed nodes.
@@ -300,7 +338,12 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         workload: None,
     };
     net::setup(&NODES)?;
-    guard.cluster = Some(Cluster::new(&cfg.dir, &cfg.riffle_bin, cfg.unsafe_broker)?);
+    guard.cluster = Some(Cluster::new(
+        &cfg.dir,
+        &cfg.riffle_bin,
+        cfg.unsafe_broker,
+        cfg.unsafe_durability,
+    )?);
     let setup_started = Instant::now();
     {
         let c = guard.cluster.as_mut().context("cluster")?;

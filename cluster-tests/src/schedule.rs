@@ -68,6 +68,10 @@ pub enum Fault {
     OneWay { from: u8, to: u8 },
     /// Every node drops `percent` % of incoming packets at random.
     Loss { percent: u8 },
+    /// SIGKILL the target, cut its files to what it synced since it started, restart at heal.
+    LoseUnsynced(Target),
+    /// SIGKILL every node, cut every node's files to what it synced, restart all at heal.
+    LoseUnsyncedAll,
 }
 
 impl Fault {
@@ -84,6 +88,9 @@ impl Fault {
             Fault::Bridge { .. } => "partition-bridge",
             Fault::OneWay { .. } => "partition-one-way",
             Fault::Loss { .. } => "packet-loss",
+            Fault::LoseUnsynced(Target::Node(_)) => "lose-unsynced-one",
+            Fault::LoseUnsynced(Target::LeaderOf(_)) => "lose-unsynced-leader",
+            Fault::LoseUnsyncedAll => "lose-unsynced-all",
         }
     }
 }
@@ -107,6 +114,14 @@ impl fmt::Display for Fault {
                 write!(f, "node {to} drops packets from node {from} (one way)")
             }
             Fault::Loss { percent } => write!(f, "every node drops {percent}% of incoming packets"),
+            Fault::LoseUnsynced(t) => write!(
+                f,
+                "SIGKILL {t}, cut its files to the last fsync, restart at heal"
+            ),
+            Fault::LoseUnsyncedAll => write!(
+                f,
+                "SIGKILL all nodes, cut every file to the last fsync, restart at heal"
+            ),
         }
     }
 }
@@ -118,9 +133,19 @@ pub enum Family {
     Pause,
     Partition,
     Loss,
+    Unsynced,
 }
 
 impl Family {
+    /// What `--faults all` selects.
+    pub const ALL: [Family; 5] = [
+        Family::Kill,
+        Family::Pause,
+        Family::Partition,
+        Family::Loss,
+        Family::Unsynced,
+    ];
+
     pub fn parse_list(s: &str) -> anyhow::Result<Vec<Family>> {
         let mut out = Vec::new();
         for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -129,12 +154,13 @@ impl Family {
                 "pause" => Family::Pause,
                 "partition" => Family::Partition,
                 "loss" => Family::Loss,
+                "unsynced" => Family::Unsynced,
                 "all" => {
-                    out.extend([Family::Kill, Family::Pause, Family::Partition, Family::Loss]);
+                    out.extend(Family::ALL);
                     continue;
                 }
                 other => anyhow::bail!(
-                    "unknown fault family {other:?} (kill, pause, partition, loss, all)"
+                    "unknown fault family {other:?} (kill, pause, partition, loss, unsynced, all)"
                 ),
             };
             out.push(family);
@@ -216,6 +242,15 @@ fn pick_fault(rng: &mut SplitMix64, family: Family, partitions: i32) -> Fault {
         Family::Loss => Fault::Loss {
             percent: 10 + rng.below(31) as u8,
         },
+        // Half of them on every node at once: only that can lose a write acknowledged by a
+        // majority that had not synced it.
+        Family::Unsynced => {
+            if rng.below(2) == 0 {
+                Fault::LoseUnsyncedAll
+            } else {
+                Fault::LoseUnsynced(pick_target(rng, partitions))
+            }
+        }
     }
 }
 
@@ -257,7 +292,7 @@ mod tests {
 
     #[test]
     fn same_seed_gives_same_schedule_and_other_seed_differs() {
-        let all = [Family::Kill, Family::Pause, Family::Partition, Family::Loss];
+        let all = Family::ALL;
         let a = schedule(7, &all, 300.0, Timing::FULL, 3);
         assert_eq!(a, schedule(7, &all, 300.0, Timing::FULL, 3));
         assert_ne!(a, schedule(8, &all, 300.0, Timing::FULL, 3));
@@ -265,7 +300,7 @@ mod tests {
 
     #[test]
     fn faults_do_not_overlap_and_heal_before_the_end() {
-        let all = [Family::Kill, Family::Pause, Family::Partition, Family::Loss];
+        let all = Family::ALL;
         for seed in 0..50 {
             let s = schedule(seed, &all, 120.0, Timing::FULL, 3);
             assert!(!s.is_empty());
@@ -299,6 +334,25 @@ mod tests {
         assert_eq!(
             Family::parse_list("pause,kill").unwrap_or_default(),
             vec![Family::Kill, Family::Pause]
+        );
+    }
+
+    #[test]
+    fn all_includes_unsynced_and_unsynced_schedules_both_kinds() {
+        assert_eq!(
+            Family::parse_list("all").unwrap_or_default(),
+            Family::ALL.to_vec()
+        );
+        let s = schedule(5, &[Family::Unsynced], 600.0, Timing::FULL, 3);
+        assert!(
+            s.iter()
+                .all(|f| matches!(f.fault, Fault::LoseUnsynced(_) | Fault::LoseUnsyncedAll)),
+            "{s:?}"
+        );
+        assert!(s.iter().any(|f| f.fault == Fault::LoseUnsyncedAll), "{s:?}");
+        assert!(
+            s.iter().any(|f| matches!(f.fault, Fault::LoseUnsynced(_))),
+            "{s:?}"
         );
     }
 }
