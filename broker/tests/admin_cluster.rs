@@ -4,7 +4,6 @@
 
 mod admin_common;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use expect_test::expect;
@@ -14,24 +13,13 @@ use kafka_protocol::protocol::StrBytes;
 use riffle_broker::admin::client::Connection;
 use serde_json::Value;
 
-use admin_common::{free_port, run_in, start_cluster, Out, TestCluster, CLUSTER_READY_TIMEOUT};
+use admin_common::{
+    free_port, run_in, shared_cluster, Listeners, Out, TestCluster, CLUSTER_READY_TIMEOUT,
+};
 
-/// Starts the nodes from a thread that never exits, so `setpriv --pdeathsig KILL` kills them
-/// when this test process ends (however it ends).
+/// The cluster of this test binary (a schema registry per node).
 fn cluster() -> &'static TestCluster {
-    static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let (cluster, _children) = start_cluster("cluster");
-            tx.send(cluster).expect("test thread waits");
-            // Holds the children: they live as long as this test process.
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv().expect("cluster started")
-    })
+    shared_cluster("cluster", Listeners::ADMIN)
 }
 
 /// `riffle admin --bootstrap <cluster> <args>`.

@@ -3,9 +3,11 @@
 //! lag, and every metric a deploy/ dashboard queries is one the nodes export. Also checks that
 //! deploy/docker-compose.yml, the Prometheus config and the Dockerfile agree with each other.
 
+mod admin_common;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -13,159 +15,18 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use yaml_rust2::{Yaml, YamlLoader};
 
-const RIFFLE: &str = env!("CARGO_BIN_EXE_riffle");
-const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(120);
+use admin_common::{repo_root, run_in, shared_cluster, Listeners, TestCluster};
+
 const LAG_VISIBLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-struct Cluster {
-    bootstrap: String,
-    kafka: Vec<String>,
-    metrics: Vec<String>,
-    dir: PathBuf,
-}
-
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-}
-
-/// The cluster is started once per test binary, from a thread that never exits, so
-/// `setpriv --pdeathsig KILL` stops the nodes when this process ends.
-fn cluster() -> &'static Cluster {
-    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let c = start_cluster();
-            tx.send(c).expect("send cluster");
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv().expect("cluster started")
-    })
-}
-
-fn start_cluster() -> Cluster {
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("metrics-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("test dir");
-    let held: Vec<std::net::TcpListener> = (0..9)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    let ports: Vec<u16> = held
-        .iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect();
-    drop(held);
-    let voters = (0..3)
-        .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[3 + i]))
-        .collect::<Vec<_>>()
-        .join(",");
-    let setpriv = Command::new("setpriv")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    for i in 0..3 {
-        let id = i + 1;
-        let props = [
-            format!("node.id={id}"),
-            format!(
-                "listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
-                ports[i],
-                ports[3 + i]
-            ),
-            format!("controller.quorum.voters={voters}"),
-            format!("log.dirs={}", dir.join(format!("node-{id}")).display()),
-            "default.replication.factor=3".into(),
-            "min.insync.replicas=2".into(),
-            "offsets.topic.replication.factor=3".into(),
-            "offsets.topic.num.partitions=3".into(),
-            "schema.registry.listeners=".into(),
-            format!("metrics.listeners=http://127.0.0.1:{}", ports[6 + i]),
-            "group.initial.rebalance.delay.ms=0".into(),
-        ];
-        let mut cmd = if setpriv {
-            let mut c = Command::new("setpriv");
-            c.args(["--pdeathsig", "KILL", "--", RIFFLE]);
-            c
-        } else {
-            Command::new(RIFFLE)
-        };
-        cmd.arg("serve");
-        for p in props {
-            cmd.arg("--override").arg(p);
-        }
-        let log = std::fs::File::create(dir.join(format!("node-{id}.log"))).expect("log file");
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
-        // The child is reaped when this test process exits.
-        std::mem::forget(cmd.spawn().expect("start riffle serve"));
-    }
-    let kafka: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", ports[i])).collect();
-    let c = Cluster {
-        bootstrap: kafka.join(","),
-        metrics: (0..3)
-            .map(|i| format!("127.0.0.1:{}", ports[6 + i]))
-            .collect(),
-        kafka,
-        dir,
-    };
-    let deadline = Instant::now() + CLUSTER_READY_TIMEOUT;
-    loop {
-        let ready = c.kafka.iter().all(|a| {
-            let (code, out) = riffle(
-                &["admin", "--bootstrap", a, "--output", "json", "health"],
-                None,
-            );
-            code == 0
-                && serde_json::from_str::<Value>(&out)
-                    .map(|v| v["brokers"] == 3)
-                    .unwrap_or(false)
-        });
-        if ready {
-            return c;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "cluster not ready after {CLUSTER_READY_TIMEOUT:?}; node logs in {}",
-            c.dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-/// Runs the riffle binary; returns its exit code and stdout.
-fn riffle(args: &[&str], stdin: Option<&str>) -> (i32, String) {
-    let mut child = Command::new(RIFFLE)
-        .args(args)
-        .env_remove("RIFFLE_BOOTSTRAP")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run riffle");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("riffle output");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+/// The cluster of this test binary: every node has a metrics listener and no schema registry.
+fn cluster() -> &'static TestCluster {
+    shared_cluster(
+        "metrics",
+        Listeners {
+            schema_registry: false,
+            metrics: true,
+        },
     )
 }
 
@@ -214,17 +75,20 @@ fn traffic_and_scrapes() -> &'static Vec<String> {
         )
         .expect("write topics.toml");
         let toml = toml.display().to_string();
-        let (code, out) = riffle(
+        let out = run_in(
+            c,
             &["topics", "apply", "--bootstrap", &c.bootstrap, &toml],
             None,
         );
-        assert_eq!(code, 0, "topics apply: {out}");
-        let (code, out) = riffle(
+        assert_eq!(out.code, 0, "topics apply: {}{}", out.stdout, out.stderr);
+        let out = run_in(
+            c,
             &["admin", "--bootstrap", &c.bootstrap, "produce", "orders"],
             Some("a\nb\nc\nd\ne\nf\n"),
         );
-        assert_eq!(code, 0, "produce: {out}");
-        let (code, out) = riffle(
+        assert_eq!(out.code, 0, "produce: {}{}", out.stdout, out.stderr);
+        let out = run_in(
+            c,
             &[
                 "admin",
                 "--bootstrap",
@@ -239,7 +103,7 @@ fn traffic_and_scrapes() -> &'static Vec<String> {
             ],
             None,
         );
-        assert_eq!(code, 0, "consume: {out}");
+        assert_eq!(out.code, 0, "consume: {}{}", out.stdout, out.stderr);
         let lag_line =
             "riffle_consumer_group_lag{group=\"billing\",topic=\"orders\",partition=\"0\"}";
         let deadline = Instant::now() + LAG_VISIBLE_TIMEOUT;

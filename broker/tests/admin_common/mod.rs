@@ -1,23 +1,46 @@
-//! Shared by the admin tests: a three-node cluster of `riffle serve` processes on free ports
-//! (RF 3, min.insync.replicas 2, a schema registry per node) and running the `riffle` binary.
+//! Shared by the tests that need a real cluster (admin_*, metrics): a three-node cluster of
+//! `riffle serve` processes on free ports (RF 3, min.insync.replicas 2, and per node a schema
+//! registry or a metrics listener as asked) and running the `riffle` binary.
 
+// Each test binary compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 pub const RIFFLE: &str = env!("CARGO_BIN_EXE_riffle");
-pub const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(90);
+pub const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct TestCluster {
     pub bootstrap: String,
     pub addrs: Vec<String>,
-    /// Schema registry URLs, one per node.
+    /// Schema registry URLs, one per node (empty without `Listeners::schema_registry`).
     pub registries: Vec<String>,
+    /// Metrics listener addresses (`host:port`), one per node (empty without
+    /// `Listeners::metrics`).
+    pub metrics: Vec<String>,
     pub dir: PathBuf,
+}
+
+/// The HTTP listeners each node opens besides its Kafka and controller listeners.
+#[derive(Clone, Copy, Debug)]
+pub struct Listeners {
+    /// A schema registry per node, on consecutive ports.
+    pub schema_registry: bool,
+    /// A Prometheus `/metrics` (and `/health`) listener per node.
+    pub metrics: bool,
+}
+
+impl Listeners {
+    /// What the admin tests use: a schema registry on every node, no metrics listener.
+    pub const ADMIN: Listeners = Listeners {
+        schema_registry: true,
+        metrics: false,
+    };
 }
 
 pub fn free_port() -> u16 {
@@ -27,9 +50,37 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// The cluster of this test binary, started on first use with `start_cluster_with` from a
+/// thread that never exits: `setpriv --pdeathsig KILL` fires when the *thread* that started a
+/// node exits, so the nodes live exactly as long as this test process (however it ends).
+/// Every call in one binary gets the cluster of the first call.
+pub fn shared_cluster(tag: &'static str, listeners: Listeners) -> &'static TestCluster {
+    static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (cluster, _children) = start_cluster_with(tag, listeners);
+            tx.send(cluster).expect("test thread waits");
+            // Holds the children: they live as long as this test process.
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().expect("cluster started")
+    })
+}
+
+/// `start_cluster_with(tag, Listeners::ADMIN)`.
+pub fn start_cluster(tag: &str) -> (TestCluster, Vec<std::process::Child>) {
+    start_cluster_with(tag, Listeners::ADMIN)
+}
+
 /// Starts three `riffle serve` nodes under `CARGO_TARGET_TMPDIR/admin-<tag>-<pid>` and waits
 /// until each answers `riffle admin health` with three brokers. The caller keeps the children.
-pub fn start_cluster(tag: &str) -> (TestCluster, Vec<std::process::Child>) {
+pub fn start_cluster_with(
+    tag: &str,
+    listeners: Listeners,
+) -> (TestCluster, Vec<std::process::Child>) {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     if let Ok(entries) = std::fs::read_dir(&base) {
         for e in entries.flatten() {
@@ -43,9 +94,10 @@ pub fn start_cluster(tag: &str) -> (TestCluster, Vec<std::process::Child>) {
     }
     let dir = base.join(format!("admin-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("test dir");
+    // Ports: Kafka 0..3, controller 3..6, metrics 6..9, schema registry 9..12.
     let mut ports = Vec::new();
     let mut held = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..9 {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         ports.push(l.local_addr().expect("addr").port());
         held.push(l);
@@ -93,11 +145,19 @@ pub fn start_cluster(tag: &str) -> (TestCluster, Vec<std::process::Child>) {
             "min.insync.replicas=2".into(),
             "offsets.topic.replication.factor=3".into(),
             "offsets.topic.num.partitions=3".into(),
-            format!(
-                "schema.registry.listeners=http://127.0.0.1:{}",
-                ports[6 + i]
-            ),
-            "metrics.listeners=".into(),
+            if listeners.schema_registry {
+                format!(
+                    "schema.registry.listeners=http://127.0.0.1:{}",
+                    ports[9 + i]
+                )
+            } else {
+                "schema.registry.listeners=".into()
+            },
+            if listeners.metrics {
+                format!("metrics.listeners=http://127.0.0.1:{}", ports[6 + i])
+            } else {
+                "metrics.listeners=".into()
+            },
             "auto.create.topics.enable=false".into(),
             "num.partitions=1".into(),
             "group.initial.rebalance.delay.ms=0".into(),
@@ -124,7 +184,12 @@ pub fn start_cluster(tag: &str) -> (TestCluster, Vec<std::process::Child>) {
         bootstrap: addrs.join(","),
         addrs,
         registries: (0..3)
-            .map(|i| format!("http://127.0.0.1:{}", ports[6 + i]))
+            .filter(|_| listeners.schema_registry)
+            .map(|i| format!("http://127.0.0.1:{}", ports[9 + i]))
+            .collect(),
+        metrics: (0..3)
+            .filter(|_| listeners.metrics)
+            .map(|i| format!("127.0.0.1:{}", ports[6 + i]))
             .collect(),
         dir,
     };
