@@ -209,6 +209,24 @@ impl Connection {
         self.send_version(req, version).await
     }
 
+    /// Sends `req` (see [`Connection::send`]) and turns the first non-zero error code among
+    /// the `(code, message)` pairs `errors` picks from the response (one per topic or
+    /// resource) into an [`AdminError::Kafka`] about `what` (`"for topic t"`).
+    pub async fn send_checked<R: Request>(
+        &mut self,
+        req: R,
+        lowest: i16,
+        preferred: i16,
+        what: &str,
+        errors: impl Fn(&R::Response) -> Vec<(i16, Option<&StrBytes>)>,
+    ) -> Result<R::Response, AdminError> {
+        let resp = self.send(req, lowest, preferred).await?;
+        for (code, message) in errors(&resp) {
+            check(&self.addr, api_key_of::<R>(), what, code, message)?;
+        }
+        Ok(resp)
+    }
+
     /// Sends `req` at exactly `version` and decodes the response.
     pub async fn send_version<R: Request>(
         &mut self,
@@ -482,6 +500,56 @@ impl Cluster {
             code: codes::LEADER_NOT_AVAILABLE,
             message: None,
         })
+    }
+
+    /// Sends `req` (see [`Connection::send`]) to the leader of topic-partition and returns
+    /// what `answer` makes of the response (given the leader's address). An unreachable
+    /// leader, a failed request or an `answer` error whose Kafka code means a stale leader
+    /// ([`is_stale_leader`]) refreshes Metadata and asks again 200 ms later, up to
+    /// [`LEADER_RETRIES_MAX`] attempts in all; any other error is returned at once.
+    pub async fn send_to_leader<R: Request + Clone, T>(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        req: R,
+        lowest: i16,
+        preferred: i16,
+        mut answer: impl FnMut(&str, R::Response) -> Result<T, AdminError>,
+    ) -> Result<T, AdminError> {
+        let mut last_err = None;
+        for attempt in 0..LEADER_RETRIES_MAX {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                self.refresh(Some(&[topic.to_string()])).await?;
+            }
+            let leader = self.leader(topic, partition).await?;
+            let conn = match self.node(leader).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last_err = Some(e);
+                    continue;
+                }
+            };
+            let resp = match conn.send(req.clone(), lowest, preferred).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.drop_node(leader);
+                    last_err = Some(e);
+                    continue;
+                }
+            };
+            let broker = conn.addr.clone();
+            match answer(&broker, resp) {
+                Err(e) if e.kafka_code().is_some_and(is_stale_leader) => last_err = Some(e),
+                done => return done,
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            AdminError::Usage(format!(
+                "{:?} to the leader of {topic}-{partition} failed",
+                api_key_of::<R>()
+            ))
+        }))
     }
 
     /// Partition indexes of `topic` per the latest Metadata.

@@ -564,17 +564,16 @@ pub async fn create_topic(
                     })
                     .collect(),
             )]);
-    let conn = &mut cluster.any;
-    let resp = conn.send(req, 2, 7).await?;
-    for t in &resp.topics {
-        check(
-            &conn.addr,
-            ApiKey::CreateTopics,
-            format!("for topic {topic}"),
-            t.error_code,
-            t.error_message.as_ref(),
-        )?;
-    }
+    let what = format!("for topic {topic}");
+    cluster
+        .any
+        .send_checked(req, 2, 7, &what, |r| {
+            r.topics
+                .iter()
+                .map(|t| (t.error_code, t.error_message.as_ref()))
+                .collect()
+        })
+        .await?;
     wait_for_leaders(cluster, topic, partitions).await
 }
 
@@ -676,17 +675,16 @@ pub async fn alter_configs(
                     .collect(),
             ),
     ]);
-    let conn = &mut cluster.any;
-    let resp = conn.send(req, 0, 1).await?;
-    for r in &resp.responses {
-        check(
-            &conn.addr,
-            ApiKey::IncrementalAlterConfigs,
-            format!("for topic {topic}"),
-            r.error_code,
-            r.error_message.as_ref(),
-        )?;
-    }
+    let what = format!("for topic {topic}");
+    cluster
+        .any
+        .send_checked(req, 0, 1, &what, |resp| {
+            resp.responses
+                .iter()
+                .map(|r| (r.error_code, r.error_message.as_ref()))
+                .collect()
+        })
+        .await?;
     Ok(())
 }
 
@@ -702,17 +700,16 @@ pub async fn create_partitions(
             .with_name(topic_name(topic))
             .with_count(count)
             .with_assignments(None)]);
-    let conn = &mut cluster.any;
-    let resp = conn.send(req, 0, 3).await?;
-    for r in &resp.results {
-        check(
-            &conn.addr,
-            ApiKey::CreatePartitions,
-            format!("for topic {topic}"),
-            r.error_code,
-            r.error_message.as_ref(),
-        )?;
-    }
+    let what = format!("for topic {topic}");
+    cluster
+        .any
+        .send_checked(req, 0, 3, &what, |resp| {
+            resp.results
+                .iter()
+                .map(|r| (r.error_code, r.error_message.as_ref()))
+                .collect()
+        })
+        .await?;
     wait_for_leaders(cluster, topic, count).await
 }
 

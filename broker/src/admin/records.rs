@@ -1,8 +1,6 @@
 //! Reading and writing records for the admin CLI: Produce and Fetch against partition leaders,
 //! Kafka's default (murmur2) partitioner, and the JSON-lines export format.
 
-use std::time::Duration;
-
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use indexmap_like::Headers;
@@ -18,7 +16,7 @@ use kafka_protocol::records::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::client::{check, is_stale_leader, topic_name, AdminError, Cluster, LEADER_RETRIES_MAX};
+use super::client::{check, topic_name, AdminError, Cluster};
 
 mod indexmap_like {
     /// Record headers in order, as kafka-protocol keeps them.
@@ -161,60 +159,41 @@ pub async fn produce(
     records: &[OutRecord],
 ) -> Result<i64, AdminError> {
     let batch = encode_batch(records)?;
-    let mut last_err = None;
-    for attempt in 0..LEADER_RETRIES_MAX {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            cluster.refresh(Some(&[topic.to_string()])).await?;
-        }
-        let leader = cluster.leader(topic, partition).await?;
-        let conn = match cluster.node(leader).await {
-            Ok(c) => c,
-            Err(e) => {
-                last_err = Some(e);
-                continue;
-            }
-        };
-        let req = ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(30_000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(topic_name(topic))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(batch.clone()))])]);
-        let resp = match conn.send(req, 3, 9).await {
-            Ok(r) => r,
-            Err(e) => {
-                cluster.drop_node(leader);
-                last_err = Some(e);
-                continue;
-            }
-        };
-        let broker = conn.addr.clone();
-        let p = resp
-            .responses
-            .iter()
-            .flat_map(|t| t.partition_responses.iter())
-            .find(|p| p.index == partition)
-            .ok_or_else(|| AdminError::Protocol {
-                broker: broker.clone(),
-                api: "Produce".into(),
-                reason: format!("no answer for {topic}-{partition}"),
-            })?;
-        match check(
-            &broker,
-            ApiKey::Produce,
-            format!("to {topic}-{partition}"),
-            p.error_code,
-            p.error_message.as_ref(),
-        ) {
-            Ok(()) => return Ok(p.base_offset),
-            Err(e) if is_stale_leader(p.error_code) => last_err = Some(e),
-            Err(e) => return Err(e),
-        }
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(batch))])]);
+    cluster
+        .send_to_leader(topic, partition, req, 3, 9, |broker, resp| {
+            let p = resp
+                .responses
+                .iter()
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == partition)
+                .ok_or_else(|| no_answer(broker, ApiKey::Produce, topic, partition))?;
+            check(
+                broker,
+                ApiKey::Produce,
+                format!("to {topic}-{partition}"),
+                p.error_code,
+                p.error_message.as_ref(),
+            )?;
+            Ok(p.base_offset)
+        })
+        .await
+}
+
+/// The error for a response that lacks the partition asked about.
+fn no_answer(broker: &str, api: ApiKey, topic: &str, partition: i32) -> AdminError {
+    AdminError::Protocol {
+        broker: broker.to_string(),
+        api: format!("{api:?}"),
+        reason: format!("no answer for {topic}-{partition}"),
     }
-    Err(last_err.unwrap_or_else(|| AdminError::Usage("produce failed".into())))
 }
 
 /// ListOffsets for each partition of `topic` at `timestamp` (-1 latest, -2 earliest), asked
@@ -242,60 +221,32 @@ pub async fn list_offset(
     partition: i32,
     timestamp: i64,
 ) -> Result<i64, AdminError> {
-    let mut last_err = None;
-    for attempt in 0..LEADER_RETRIES_MAX {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            cluster.refresh(Some(&[topic.to_string()])).await?;
-        }
-        let leader = cluster.leader(topic, partition).await?;
-        let conn = match cluster.node(leader).await {
-            Ok(c) => c,
-            Err(e) => {
-                last_err = Some(e);
-                continue;
-            }
-        };
-        let req = ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_topics(vec![ListOffsetsTopic::default()
-                .with_name(topic_name(topic))
-                .with_partitions(vec![ListOffsetsPartition::default()
-                    .with_partition_index(partition)
-                    .with_current_leader_epoch(-1)
-                    .with_timestamp(timestamp)])]);
-        let resp = match conn.send(req, 1, 7).await {
-            Ok(r) => r,
-            Err(e) => {
-                cluster.drop_node(leader);
-                last_err = Some(e);
-                continue;
-            }
-        };
-        let broker = conn.addr.clone();
-        let p = resp
-            .topics
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .find(|p| p.partition_index == partition)
-            .ok_or_else(|| AdminError::Protocol {
-                broker: broker.clone(),
-                api: "ListOffsets".into(),
-                reason: format!("no answer for {topic}-{partition}"),
-            })?;
-        match check(
-            &broker,
-            ApiKey::ListOffsets,
-            format!("for {topic}-{partition}"),
-            p.error_code,
-            None,
-        ) {
-            Ok(()) => return Ok(p.offset),
-            Err(e) if is_stale_leader(p.error_code) => last_err = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| AdminError::Usage("ListOffsets failed".into())))
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(timestamp)])]);
+    cluster
+        .send_to_leader(topic, partition, req, 1, 7, |broker, resp| {
+            let p = resp
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == partition)
+                .ok_or_else(|| no_answer(broker, ApiKey::ListOffsets, topic, partition))?;
+            check(
+                broker,
+                ApiKey::ListOffsets,
+                format!("for {topic}-{partition}"),
+                p.error_code,
+                None,
+            )?;
+            Ok(p.offset)
+        })
+        .await
 }
 
 /// One Fetch of topic-partition from `offset`: the data records at or after `offset` and the
@@ -307,87 +258,56 @@ pub async fn fetch_once(
     offset: i64,
     max_wait_ms: i32,
 ) -> Result<(Vec<InRecord>, i64, i64), AdminError> {
-    let mut last_err = None;
-    for attempt in 0..LEADER_RETRIES_MAX {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            cluster.refresh(Some(&[topic.to_string()])).await?;
-        }
-        let leader = cluster.leader(topic, partition).await?;
-        let conn = match cluster.node(leader).await {
-            Ok(c) => c,
-            Err(e) => {
-                last_err = Some(e);
-                continue;
-            }
-        };
-        let req = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(max_wait_ms)
-            .with_min_bytes(1)
-            .with_max_bytes(FETCH_PARTITION_BYTES_MAX * 2)
-            .with_isolation_level(0)
-            .with_session_id(0)
-            .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(topic_name(topic))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(partition)
-                    .with_current_leader_epoch(-1)
-                    .with_fetch_offset(offset)
-                    .with_last_fetched_epoch(-1)
-                    .with_log_start_offset(-1)
-                    .with_partition_max_bytes(FETCH_PARTITION_BYTES_MAX)])]);
-        let resp = match conn.send(req, 4, 12).await {
-            Ok(r) => r,
-            Err(e) => {
-                cluster.drop_node(leader);
-                last_err = Some(e);
-                continue;
-            }
-        };
-        let broker = conn.addr.clone();
-        check(
-            &broker,
-            ApiKey::Fetch,
-            format!("of {topic}"),
-            resp.error_code,
-            None,
-        )?;
-        let p = resp
-            .responses
-            .into_iter()
-            .flat_map(|t| t.partitions.into_iter())
-            .find(|p| p.partition_index == partition)
-            .ok_or_else(|| AdminError::Protocol {
-                broker: broker.clone(),
-                api: "Fetch".into(),
-                reason: format!("no answer for {topic}-{partition}"),
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(FETCH_PARTITION_BYTES_MAX * 2)
+        .with_isolation_level(0)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_current_leader_epoch(-1)
+                .with_fetch_offset(offset)
+                .with_last_fetched_epoch(-1)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(FETCH_PARTITION_BYTES_MAX)])]);
+    cluster
+        .send_to_leader(topic, partition, req, 4, 12, |broker, resp| {
+            check(
+                broker,
+                ApiKey::Fetch,
+                format!("of {topic}"),
+                resp.error_code,
+                None,
+            )?;
+            let p = resp
+                .responses
+                .into_iter()
+                .flat_map(|t| t.partitions.into_iter())
+                .find(|p| p.partition_index == partition)
+                .ok_or_else(|| no_answer(broker, ApiKey::Fetch, topic, partition))?;
+            check(
+                broker,
+                ApiKey::Fetch,
+                format!("of {topic}-{partition} at offset {offset}"),
+                p.error_code,
+                None,
+            )?;
+            let data = p.records.unwrap_or_default();
+            let (records, next) = decode_records(&data, partition, offset).map_err(|reason| {
+                AdminError::Protocol {
+                    broker: broker.to_string(),
+                    api: "Fetch".into(),
+                    reason: format!("{topic}-{partition}: {reason}"),
+                }
             })?;
-        match check(
-            &broker,
-            ApiKey::Fetch,
-            format!("of {topic}-{partition} at offset {offset}"),
-            p.error_code,
-            None,
-        ) {
-            Ok(()) => {}
-            Err(e) if is_stale_leader(p.error_code) => {
-                last_err = Some(e);
-                continue;
-            }
-            Err(e) => return Err(e),
-        }
-        let data = p.records.unwrap_or_default();
-        let (records, next) =
-            decode_records(&data, partition, offset).map_err(|reason| AdminError::Protocol {
-                broker: broker.clone(),
-                api: "Fetch".into(),
-                reason: format!("{topic}-{partition}: {reason}"),
-            })?;
-        return Ok((records, next, p.high_watermark));
-    }
-    Err(last_err.unwrap_or_else(|| AdminError::Usage("Fetch failed".into())))
+            Ok((records, next, p.high_watermark))
+        })
+        .await
 }
 
 /// Decodes whole record batches from Fetch data (a truncated last batch is ignored); returns
