@@ -5,25 +5,26 @@ controller.quorum.voters list, RF=3 and min.insync.replicas=2), plus fault-injec
 Every node started here is killed at teardown (try/finally), by an atexit backstop, and by the kernel
 (PR_SET_PDEATHSIG through `setpriv`) if the pytest process itself dies. Nodes are only ever started from the
 main thread: PDEATHSIG fires when the *thread* that forked the child exits. On a failed test the tail of each
-node's stderr is attached to the report.
+node's stderr is attached to the report. The process handling itself is cluster-tests/harness/procs.py, shared
+with cluster-tests/interop/conftest.py.
 """
 
-import atexit
 import logging
-import os
 import pathlib
 import shutil
 import signal
-import socket
-import subprocess
+import sys
 import time
 import uuid
 
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from harness import procs  # noqa: E402
+from harness.procs import free_ports, riffle_bin  # noqa: E402,F401 (scripts import them from here)
+
+REPO_ROOT = procs.REPO_ROOT
 CLUSTER_DIR = pathlib.Path(__file__).resolve().parent
-DEFAULT_RIFFLE_BIN = REPO_ROOT / "target" / "release" / "riffle"
 JS_NODE_MODULES = REPO_ROOT / "cluster-tests" / "interop" / "js" / "node_modules"
 
 NODE_IDS = (1, 2, 3)
@@ -45,153 +46,45 @@ DEFAULT_OVERRIDES = {
 NODE_LISTEN_TIMEOUT_S = 30.0
 CLUSTER_READY_TIMEOUT_S = 30.0
 NODE_STOP_TIMEOUT_S = 15.0
-LOG_TAIL_LINES = 40
 
-_live_processes = set()
-
-
-def _kill_all_live_processes():
-    for proc in list(_live_processes):
-        if proc.poll() is None:
-            proc.kill()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        _live_processes.discard(proc)
+NodeDied = procs.ProcessDied
 
 
-atexit.register(_kill_all_live_processes)
-
-
-def free_ports(count):
-    """`count` distinct TCP ports on 127.0.0.1 that nothing listens on right now (all bound at once, so no
-    two are equal)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def riffle_bin():
-    return pathlib.Path(os.environ.get("RIFFLE_BIN", str(DEFAULT_RIFFLE_BIN)))
-
-
-class NodeDied(Exception):
-    pass
-
-
-class Node:
+class Node(procs.ServeProcess):
     """One `riffle serve` process with a fixed node id, ports and data dir that survive kill/stop/start/wipe."""
 
     def __init__(self, node_id, kafka_port, raft_port, data_dir, stderr_path):
+        super().__init__(f"node {node_id}", kafka_port, stderr_path)
         self.node_id = node_id
         self.kafka_port = kafka_port
         self.raft_port = raft_port
-        self.bootstrap = f"127.0.0.1:{kafka_port}"
         self.data_dir = pathlib.Path(data_dir)
-        self.stderr_path = pathlib.Path(stderr_path)
-        self.overrides = {}
-        self.proc = None
-        self.starts = 0
         self.paused = False
-
-    def command(self):
-        cmd = [str(riffle_bin()), "serve"]
-        for key, value in self.overrides.items():
-            cmd += ["--override", f"{key}={value}"]
-        if shutil.which("setpriv"):
-            cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
-        return cmd
 
     def launch(self):
         """Starts the process without waiting for it to listen (a node may wait for a quorum first)."""
-        if self.running():
-            raise RuntimeError(f"node {self.node_id} already running")
-        binary = riffle_bin()
-        if not binary.exists():
-            raise FileNotFoundError(
-                f"riffle binary not found at {binary} (build it with `cargo build --release --bin riffle` "
-                "or set RIFFLE_BIN)"
-            )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.starts += 1
-        self.paused = False
-        with open(self.stderr_path, "ab") as err:
-            err.write(f"\n===== node {self.node_id} start #{self.starts} at {time.strftime('%H:%M:%S')} =====\n"
-                      .encode())
-            err.flush()
-            self.proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=err,
-                stderr=err,
-                env={**os.environ, "RUST_BACKTRACE": "1"},
-            )
-        _live_processes.add(self.proc)
-
-    def wait_listening(self, timeout_s=NODE_LISTEN_TIMEOUT_S):
-        deadline = time.monotonic() + timeout_s
-        while True:
-            code = self.proc.poll()
-            if code is not None:
-                _live_processes.discard(self.proc)
-                raise NodeDied(
-                    f"node {self.node_id} exited with code {code} before accepting connections on "
-                    f"{self.bootstrap}\n--- node {self.node_id} stderr tail ---\n{self.log_tail()}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.kafka_port), timeout=0.5):
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"node {self.node_id} did not accept connections on {self.bootstrap} within {timeout_s} s\n"
-                    f"--- node {self.node_id} stderr tail ---\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
+        if not self.running():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.paused = False
+        super().launch()
 
     def start(self, timeout_s=NODE_LISTEN_TIMEOUT_S):
         self.launch()
         self.wait_listening(timeout_s)
         return self
 
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
     def kill(self):
         """SIGKILL: no chance to flush or say goodbye (works on a paused process too)."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        _live_processes.discard(self.proc)
-        self.paused = False
-        return self.proc.returncode
+        code = super().kill()
+        if self.proc is not None:
+            self.paused = False
+        return code
 
     def stop(self, timeout_s=NODE_STOP_TIMEOUT_S):
         """SIGTERM (a clean shutdown), then SIGKILL if the node has not exited within timeout_s."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            if self.paused:
-                self.resume()
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        _live_processes.discard(self.proc)
-        return self.proc.returncode
+        if self.paused and self.running():
+            self.resume()
+        return super().stop(timeout_s)
 
     def pause(self):
         """SIGSTOP: the process keeps its sockets but answers nothing (a hung node / GC pause)."""
@@ -210,13 +103,6 @@ class Node:
         if not d.is_dir():
             return None
         return sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
-
-    def log_tail(self, lines=LOG_TAIL_LINES):
-        try:
-            text = self.stderr_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no stderr file)"
-        return "\n".join(text.splitlines()[-lines:])
 
 
 class ClusterNotReady(AssertionError):
@@ -347,9 +233,9 @@ class Cluster:
         deadline = time.monotonic() + timeout_s
         while True:
             for n in self.nodes.values():
-                if n.proc is not None and n.proc.poll() is not None and n.proc in _live_processes:
-                    _live_processes.discard(n.proc)
-                    raise NodeDied(f"node {n.node_id} exited with code {n.proc.returncode}\n"
+                code = n.exited_unasked()
+                if code is not None:
+                    raise NodeDied(f"node {n.node_id} exited with code {code}\n"
                                    f"--- node {n.node_id} stderr tail ---\n{n.log_tail()}")
             problem = self.readiness(expected_brokers)
             if problem is None:
@@ -472,12 +358,9 @@ def cluster(request, tmp_path):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    report = outcome.get_result()
-    if report.failed and report.when in ("setup", "call"):
-        c = getattr(item, "_riffle_cluster", None)
-        if c is not None:
-            for node_id, node in c.nodes.items():
-                report.sections.append((f"riffle node {node_id} stderr tail ({node.stderr_path})", node.log_tail()))
+    c = getattr(item, "_riffle_cluster", None)
+    nodes = c.nodes.items() if c is not None else []
+    procs.attach_stderr_tails(outcome.get_result(), [(f"riffle node {i}", n) for i, n in nodes])
 
 
 # ---------------------------------------------------------------------------------------------------------

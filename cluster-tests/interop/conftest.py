@@ -2,27 +2,26 @@
 
 Every broker started here is killed at teardown (try/finally), by an atexit backstop, and by the kernel
 (PR_SET_PDEATHSIG through `setpriv`) if the pytest process itself dies. On a failed test the tail of each
-broker's stderr is attached to the report.
+broker's stderr is attached to the report. The process handling itself is cluster-tests/harness/procs.py, shared
+with cluster-tests/cluster/conftest.py.
 """
 
-import atexit
 import logging
 import os
 import pathlib
-import shutil
-import signal
 import socket
 import struct
-import subprocess
-import tempfile
+import sys
 import time
 import uuid
 
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from harness import procs  # noqa: E402
+from harness.procs import free_port, riffle_bin  # noqa: E402,F401 (the tests import them from here)
+
 INTEROP_DIR = pathlib.Path(__file__).resolve().parent
-DEFAULT_RIFFLE_BIN = REPO_ROOT / "target" / "release" / "riffle"
 KNOWN_FAILURES_FILE = INTEROP_DIR / "known_failures.txt"
 
 # Overrides every test broker gets unless the test says otherwise. Topic auto-creation is off so that a
@@ -37,146 +36,37 @@ DEFAULT_OVERRIDES = {
 
 BROKER_START_TIMEOUT_S = 30.0
 BROKER_STOP_TIMEOUT_S = 10.0
-LOG_TAIL_LINES = 60
 
-_live_processes = set()
-
-
-def _kill_all_live_processes():
-    for proc in list(_live_processes):
-        if proc.poll() is None:
-            proc.kill()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        _live_processes.discard(proc)
+BrokerDied = procs.ProcessDied
 
 
-atexit.register(_kill_all_live_processes)
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def riffle_bin():
-    return pathlib.Path(os.environ.get("RIFFLE_BIN", str(DEFAULT_RIFFLE_BIN)))
-
-
-class BrokerDied(Exception):
-    pass
-
-
-class Broker:
+class Broker(procs.ServeProcess):
     """One `riffle serve` process on a fixed port and log dir that survive stop/kill9/restart."""
 
-    def __init__(self, binary, port, log_dir, stderr_path, overrides):
-        self.binary = pathlib.Path(binary)
-        self.port = port
-        self.bootstrap = f"127.0.0.1:{port}"
-        self.log_dir = pathlib.Path(log_dir)
-        self.stderr_path = pathlib.Path(stderr_path)
-        self.overrides = dict(overrides)
-        self.proc = None
-        self.starts = 0
+    log_tail_lines = 60
 
-    def command(self):
-        cmd = [str(self.binary), "serve"]
-        for key, value in self.overrides.items():
-            cmd += ["--override", f"{key}={value}"]
-        # The kernel kills the broker if the process that started it dies (even by SIGKILL).
-        if shutil.which("setpriv"):
-            cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
-        return cmd
+    def __init__(self, binary, port, log_dir, stderr_path, overrides):
+        super().__init__("broker", port, stderr_path, overrides, binary=binary)
+        self.log_dir = pathlib.Path(log_dir)
 
     def start(self, timeout_s=BROKER_START_TIMEOUT_S):
-        if self.running():
-            raise RuntimeError("broker already running")
-        if not self.binary.exists():
-            raise FileNotFoundError(
-                f"riffle binary not found at {self.binary} (build it with `cargo build --release --bin riffle` "
-                "or set RIFFLE_BIN)"
-            )
-        self.starts += 1
-        with open(self.stderr_path, "ab") as err:
-            err.write(f"\n===== start #{self.starts} at {time.strftime('%H:%M:%S')} =====\n".encode())
-            err.flush()
-            self.proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=err,
-                stderr=err,
-                env={**os.environ, "RUST_BACKTRACE": "1"},
-            )
-        _live_processes.add(self.proc)
-        self._wait_until_accepting(timeout_s)
+        """Starts the broker and waits until it accepts connections (killing it if it does not in time)."""
+        self.launch()
+        self.wait_listening(timeout_s, kill_on_timeout=True)
         return self
-
-    def _wait_until_accepting(self, timeout_s):
-        deadline = time.monotonic() + timeout_s
-        while True:
-            code = self.proc.poll()
-            if code is not None:
-                _live_processes.discard(self.proc)
-                raise BrokerDied(
-                    f"riffle exited with code {code} before accepting connections on {self.bootstrap}\n"
-                    f"--- broker stderr tail ---\n{self.log_tail()}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill9()
-                raise TimeoutError(
-                    f"riffle did not accept connections on {self.bootstrap} within {timeout_s}s\n"
-                    f"--- broker stderr tail ---\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout_s=BROKER_STOP_TIMEOUT_S):
         """SIGTERM, then SIGKILL if the broker has not exited within timeout_s. Returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        _live_processes.discard(self.proc)
-        return self.proc.returncode
+        return super().stop(timeout_s)
 
     def kill9(self):
         """SIGKILL: no chance to flush or clean up, like a power cut for the process (not for the disk)."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        _live_processes.discard(self.proc)
-        return self.proc.returncode
+        return self.kill()
 
     def restart(self, timeout_s=BROKER_START_TIMEOUT_S):
         """Stops the broker if it runs, then starts it again on the same port and log dir."""
         self.stop()
         return self.start(timeout_s)
-
-    def log_tail(self, lines=LOG_TAIL_LINES):
-        try:
-            text = self.stderr_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no broker stderr file)"
-        return "\n".join(text.splitlines()[-lines:])
 
 
 @pytest.fixture
@@ -216,12 +106,8 @@ def broker(broker_factory):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    report = outcome.get_result()
-    if report.failed and report.when in ("setup", "call"):
-        for index, broker in enumerate(getattr(item, "_riffle_brokers", [])):
-            report.sections.append(
-                (f"riffle broker{index} stderr tail ({broker.stderr_path})", broker.log_tail())
-            )
+    brokers = getattr(item, "_riffle_brokers", [])
+    procs.attach_stderr_tails(outcome.get_result(), [(f"riffle broker{i}", b) for i, b in enumerate(brokers)])
 
 
 # ---------------------------------------------------------------------------------------------------------
