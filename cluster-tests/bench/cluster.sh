@@ -35,44 +35,14 @@ for arg in "$@"; do
 done
 
 log() { echo "[cluster-bench $(date +%H:%M:%S)] $*" >&2; }
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 # ---------------------------------------------------------------------------------------------------
-# rdkafka_performance: the same build step (and cache stamp) as run.sh, so the two share the binary.
-if ! dpkg -s librdkafka-dev >/dev/null 2>&1; then
-    log "installing librdkafka-dev"
-    as_root apt-get install -y librdkafka-dev >"$RESULTS/apt.log" 2>&1 ||
-        { as_root apt-get update >>"$RESULTS/apt.log" 2>&1 && as_root apt-get install -y librdkafka-dev >>"$RESULTS/apt.log" 2>&1; }
-fi
-PERF_SRC=$(dpkg -L librdkafka-dev | grep -E '/rdkafka_performance\.c(\.gz)?$' | head -n1)
-[[ -n "$PERF_SRC" ]] || { echo "librdkafka-dev ships no rdkafka_performance.c" >&2; exit 1; }
-RDKAFKA_VERSION=$(dpkg-query -W -f '${Version}' librdkafka-dev)
-STAMP="$RDKAFKA_VERSION $(cat "$HERE/rd_shim.h" "$HERE/create_topic.c" | md5sum | cut -d' ' -f1)"
-PERF="$CACHE/rdkafka_performance"
-CREATE_TOPIC="$CACHE/create_topic"
-if [[ ! -x "$PERF" || ! -x "$CREATE_TOPIC" || "$(cat "$CACHE/stamp" 2>/dev/null)" != "$STAMP" ]]; then
-    log "compiling rdkafka_performance ($PERF_SRC, librdkafka $RDKAFKA_VERSION) into $CACHE"
-    mkdir -p "$CACHE/src" "$CACHE/examples"
-    zcat -f "$PERF_SRC" >"$CACHE/examples/rdkafka_performance.c"
-    cp "$HERE/rd_shim.h" "$CACHE/src/rd.h"
-    : >"$CACHE/src/rdtime.h"
-    gcc -O2 -w -I/usr/include/librdkafka -I"$CACHE/src" -o "$PERF" "$CACHE/examples/rdkafka_performance.c" \
-        -lrdkafka -lz -lpthread -lm
-    gcc -O2 -Wall -o "$CREATE_TOPIC" "$HERE/create_topic.c" -lrdkafka
-    echo "$STAMP" >"$CACHE/stamp"
-fi
-
-# ---------------------------------------------------------------------------------------------------
-# Broker binary.
-if [[ -z "${RIFFLE_BIN:-}" ]]; then
-    if [[ $BUILD -eq 1 ]]; then
-        log "cargo build --release --bin riffle"
-        (cd "$REPO" && cargo build --release --bin riffle) >"$RESULTS/build.log" 2>&1 ||
-            { tail -n 30 "$RESULTS/build.log" >&2; exit 1; }
-    fi
-    RIFFLE_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/riffle"
-fi
-[[ -x "$RIFFLE_BIN" ]] || { echo "no riffle binary at $RIFFLE_BIN" >&2; exit 1; }
+# Tools (rdkafka_performance: the same build step and cache stamp as run.sh, so the two share the binary)
+# and the broker binary: lib.sh.
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+build_bench_tools
+find_riffle_bin "$BUILD"
 export RIFFLE_BIN
 [[ -x "$PYTHON" ]] || { echo "no python at $PYTHON (run .ci/run once, or set PYTHON)" >&2; exit 1; }
 

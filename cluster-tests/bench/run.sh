@@ -66,45 +66,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------------
-# Tools: librdkafka-dev, then rdkafka_performance (from the example source Debian ships) and create_topic.
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-
-if ! dpkg -s librdkafka-dev >/dev/null 2>&1; then
-    log "installing librdkafka-dev"
-    as_root apt-get install -y librdkafka-dev >"$RESULTS/apt.log" 2>&1 ||
-        { as_root apt-get update >>"$RESULTS/apt.log" 2>&1 && as_root apt-get install -y librdkafka-dev >>"$RESULTS/apt.log" 2>&1; }
-fi
-PERF_SRC=$(dpkg -L librdkafka-dev | grep -E '/rdkafka_performance\.c(\.gz)?$' | head -n1)
-[[ -n "$PERF_SRC" ]] || { echo "librdkafka-dev ships no rdkafka_performance.c" >&2; exit 1; }
-RDKAFKA_VERSION=$(dpkg-query -W -f '${Version}' librdkafka-dev)
-STAMP="$RDKAFKA_VERSION $(cat "$HERE/rd_shim.h" "$HERE/create_topic.c" | md5sum | cut -d' ' -f1)"
-PERF="$CACHE/rdkafka_performance"
-CREATE_TOPIC="$CACHE/create_topic"
-if [[ ! -x "$PERF" || ! -x "$CREATE_TOPIC" || "$(cat "$CACHE/stamp" 2>/dev/null)" != "$STAMP" ]]; then
-    log "compiling rdkafka_performance ($PERF_SRC, librdkafka $RDKAFKA_VERSION) into $CACHE"
-    mkdir -p "$CACHE/src" "$CACHE/examples"
-    zcat -f "$PERF_SRC" >"$CACHE/examples/rdkafka_performance.c"
-    # The example includes librdkafka's internal "../src/rd.h" and "rdtime.h"; the shim provides the
-    # few helpers it uses.
-    cp "$HERE/rd_shim.h" "$CACHE/src/rd.h"
-    : >"$CACHE/src/rdtime.h"
-    gcc -O2 -w -I/usr/include/librdkafka -I"$CACHE/src" -o "$PERF" "$CACHE/examples/rdkafka_performance.c" \
-        -lrdkafka -lz -lpthread -lm
-    gcc -O2 -Wall -o "$CREATE_TOPIC" "$HERE/create_topic.c" -lrdkafka
-    echo "$STAMP" >"$CACHE/stamp"
-fi
-
-# ---------------------------------------------------------------------------------------------------
-# Broker binary.
-if [[ -z "${RIFFLE_BIN:-}" ]]; then
-    if [[ $BUILD -eq 1 ]]; then
-        log "cargo build --release --bin riffle"
-        (cd "$REPO" && cargo build --release --bin riffle) >"$RESULTS/build.log" 2>&1 ||
-            { tail -n 30 "$RESULTS/build.log" >&2; exit 1; }
-    fi
-    RIFFLE_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/riffle"
-fi
-[[ -x "$RIFFLE_BIN" ]] || { echo "no riffle binary at $RIFFLE_BIN" >&2; exit 1; }
+# Tools (librdkafka's rdkafka_performance and create_topic) and the broker binary: lib.sh, shared with
+# cluster.sh.
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+build_bench_tools
+find_riffle_bin "$BUILD"
 
 # ---------------------------------------------------------------------------------------------------
 # Helpers.
