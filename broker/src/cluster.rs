@@ -726,10 +726,24 @@ async fn apply_effect(
 }
 
 /// Writes `partition.metadata` (Kafka's format) naming the topic id a directory belongs to.
+///
+/// Durable before the replica opens (a torn or empty file after a crash used to make the next
+/// start remove the whole partition directory as "another topic incarnation": found by the
+/// Jepsen-style harness's loss of un-fsynced writes). Not rewritten when it already says so.
 pub fn write_partition_metadata(dir: &std::path::Path, id: Uuid) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
     let text = format!("version: 0\ntopic_id: {}\n", id.simple());
-    std::fs::write(dir.join(PARTITION_METADATA_FILE), text)
+    let path = dir.join(PARTITION_METADATA_FILE);
+    if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        // The new directory's entry in the log dir must be durable too.
+        if let Some(parent) = dir.parent() {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+    }
+    crate::state::write_file_durably(&path, text.as_bytes())
 }
 
 /// The topic id recorded in a partition directory, if any.

@@ -292,7 +292,7 @@ pub fn log_config(tc: &TopicConfig, durability: riffle_config::Durability) -> Lo
     }
 }
 
-fn write_file_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_file_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     {
@@ -1210,9 +1210,15 @@ impl Broker {
         if dir.exists() {
             match crate::cluster::read_partition_metadata(&dir) {
                 Some(id) if id == topic.id => {}
-                other => {
-                    tracing::warn!(dir = %dir.display(), found = ?other, topic_id = %topic.id, "removing a directory of another topic incarnation");
+                Some(other) => {
+                    tracing::warn!(dir = %dir.display(), found = %other, topic_id = %topic.id, "removing a directory of another topic incarnation");
                     std::fs::remove_dir_all(&dir)?;
+                }
+                // Missing or unreadable (torn by a crash of an older build that did not sync
+                // it): the data is this topic's as far as anyone can tell, and deleting it
+                // loses acknowledged writes when every replica is in the same state. Keep it.
+                None => {
+                    tracing::warn!(dir = %dir.display(), topic_id = %topic.id, "partition directory without readable metadata: keeping its data as this topic's");
                 }
             }
         }
