@@ -71,6 +71,12 @@ struct JepsenArgs {
     /// Produce rate per producer (3 producers), messages per second.
     #[arg(long, default_value_t = 50.0)]
     rate: f64,
+    /// The producers' librdkafka `message.timeout.ms` (0: never time a message out locally). With
+    /// a finite timeout librdkafka bumps the producer epoch after a timeout and re-sends
+    /// possibly persisted messages under new sequence numbers: duplicates no broker can
+    /// recognise (librdkafka #4953; cluster-tests/RESULTS.md), which such a run reports.
+    #[arg(long, default_value_t = 0)]
+    message_timeout_ms: u64,
     /// Half-length faults (one every 5-10 s, lasting 2.5-7.5 s).
     #[arg(long)]
     short_faults: bool,
@@ -108,6 +114,7 @@ fn run_config(
         unsafe_durability: args.unsafe_durability,
         partitions: 3,
         rate: args.rate,
+        message_timeout_ms: args.message_timeout_ms,
     }
 }
 

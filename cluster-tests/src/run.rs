@@ -68,6 +68,8 @@ pub struct RunConfig {
     pub unsafe_durability: bool,
     pub partitions: i32,
     pub rate: f64,
+    /// The producers' `message.timeout.ms` (0 = none).
+    pub message_timeout_ms: u64,
 }
 
 /// What a run produced.
@@ -368,6 +370,8 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
             &cfg.partitions.to_string(),
             "--rate",
             &cfg.rate.to_string(),
+            "--message-timeout-ms",
+            &cfg.message_timeout_ms.to_string(),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
