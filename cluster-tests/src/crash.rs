@@ -18,21 +18,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 /// A file's identity across renames: inode and birth time in ns (0 where the file system has
-/// none). Must match `riffle_storage::sync_journal::file_identity`.
+/// none), as the broker's sync journal writes it.
 pub type FileId = (u64, u128);
 
 fn file_id(meta: &std::fs::Metadata) -> FileId {
-    let birth_ns = meta
-        .created()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    (meta.ino(), birth_ns)
+    riffle_storage::sync_journal::file_identity(meta)
 }
 
 /// Synced length of every file known to be durable at a node's start.
