@@ -767,6 +767,8 @@ pub async fn watch_partition(
     let mut metrics = replica.raft().metrics();
     let mut hw = replica.subscribe_high_watermark();
     let mut ready_term: Option<u64> = None;
+    // (term, the last log index when this node was first seen leading in that term).
+    let mut lead_start: Option<(u64, Option<u64>)> = None;
     let mut caught_up_at: HashMap<NodeId, Instant> = HashMap::new();
     let mut reported: Option<(i32, i32, Vec<i32>)> = None;
     let mut not_preferred_since: Option<Instant> = None;
@@ -777,7 +779,13 @@ pub async fn watch_partition(
     loop {
         let m = metrics.borrow_and_update().clone();
         let term = m.current_term;
-        let leadership = Leadership::of(&m, me);
+        if m.current_leader == Some(me)
+            && m.state == openraft::ServerState::Leader
+            && lead_start.map(|(t, _)| t) != Some(m.current_term)
+        {
+            lead_start = Some((m.current_term, m.last_log_index));
+        }
+        let leadership = Leadership::of(&m, me, lead_start.and_then(|(_, i)| i));
         let is_leader = leadership != Leadership::NotLeader;
         partition
             .leader_node
@@ -933,25 +941,29 @@ pub async fn watch_partition(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Leadership {
     NotLeader,
-    /// Elected, but no entry of its own term is applied yet: its high watermark may be stale
-    /// (after a restart it is the log start until then). Serving now would answer fetches
-    /// OFFSET_OUT_OF_RANGE and OffsetForLeaderEpoch with an end offset below records consumers
-    /// have already read (librdkafka: "Partition log truncation detected"), found by the
-    /// Jepsen-style harness under packet loss.
+    /// Elected, but its log is not yet applied up to where it stood when it took the lead: its
+    /// high watermark may be below records earlier leaders (or its own earlier life) acknowledged
+    /// — after a restart it starts at the log start, and openraft resumes a leader's term after a
+    /// restart without an election. Serving now answered OffsetForLeaderEpoch with an end below
+    /// records consumers had read (librdkafka: "Partition log truncation detected"); found by the
+    /// Jepsen-style harness, first under packet loss, then after a whole-cluster restart.
     Elected,
-    /// Elected and has applied an entry of its term (openraft's blank entry): everything
-    /// committed before is applied too, so its high watermark is the group's commit point.
+    /// Applied at least up to its last log index when it took the lead. A leader's log holds
+    /// every committed entry, so everything committed before its leadership is applied and its
+    /// high watermark is at least every offset acknowledged before.
     Serving,
 }
 
 impl Leadership {
-    fn of(m: &openraft::RaftMetrics<NodeId, openraft::BasicNode>, me: NodeId) -> Leadership {
+    /// `lead_start`: the last log index when this node was first seen leading in this term.
+    fn of(
+        m: &openraft::RaftMetrics<NodeId, openraft::BasicNode>,
+        me: NodeId,
+        lead_start: Option<u64>,
+    ) -> Leadership {
         if m.current_leader != Some(me) || m.state != openraft::ServerState::Leader {
             Leadership::NotLeader
-        } else if m
-            .last_applied
-            .is_some_and(|l| l.leader_id.term == m.current_term)
-        {
+        } else if m.last_applied.map(|l| l.index) >= lead_start {
             Leadership::Serving
         } else {
             Leadership::Elected
@@ -976,25 +988,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_elected_leader_serves_only_once_an_entry_of_its_term_is_applied() {
+    fn an_elected_leader_serves_only_once_applied_to_where_its_log_stood() {
         use openraft::{CommittedLeaderId, LogId, RaftMetrics, ServerState};
         let mut m = RaftMetrics::<NodeId, openraft::BasicNode>::new_initial(2);
         m.current_term = 7;
         m.current_leader = Some(2);
         m.state = ServerState::Leader;
-        // Restarted: the log holds entries of term 6 up to index 40, applied up to 12.
+        // Restarted (openraft resumed its leadership of term 7 without an election): the log
+        // holds entries up to index 41, term 7 from index 30 on; applied only up to 35 so far.
         m.last_log_index = Some(41);
-        m.last_applied = Some(LogId::new(CommittedLeaderId::new(6, 1), 12));
-        assert_eq!(Leadership::of(&m, 2), Leadership::Elected);
-        // Even with every older entry applied, the commit point is known only once an
-        // entry of term 7 is.
-        m.last_applied = Some(LogId::new(CommittedLeaderId::new(6, 1), 40));
-        assert_eq!(Leadership::of(&m, 2), Leadership::Elected);
+        let start = m.last_log_index;
+        m.last_applied = Some(LogId::new(CommittedLeaderId::new(7, 2), 35));
+        // An applied entry of its own term is not enough: 36..=41 may hold acknowledged records.
+        assert_eq!(Leadership::of(&m, 2, start), Leadership::Elected);
+        m.last_applied = None;
+        assert_eq!(Leadership::of(&m, 2, start), Leadership::Elected);
         m.last_applied = Some(LogId::new(CommittedLeaderId::new(7, 2), 41));
-        assert_eq!(Leadership::of(&m, 2), Leadership::Serving);
-        assert_eq!(Leadership::of(&m, 3), Leadership::NotLeader);
+        assert_eq!(Leadership::of(&m, 2, start), Leadership::Serving);
+        // Later appends of its own do not take it back.
+        m.last_log_index = Some(45);
+        assert_eq!(Leadership::of(&m, 2, start), Leadership::Serving);
+        assert_eq!(Leadership::of(&m, 3, start), Leadership::NotLeader);
         m.state = ServerState::Follower;
-        assert_eq!(Leadership::of(&m, 2), Leadership::NotLeader);
+        assert_eq!(Leadership::of(&m, 2, start), Leadership::NotLeader);
+        // An empty group's first leader has nothing to wait for.
+        let mut m = RaftMetrics::<NodeId, openraft::BasicNode>::new_initial(1);
+        m.current_term = 1;
+        m.current_leader = Some(1);
+        m.state = ServerState::Leader;
+        assert_eq!(Leadership::of(&m, 1, None), Leadership::Serving);
     }
 
     #[test]

@@ -41,17 +41,23 @@ pub fn handle(
                         };
                         return r.with_error_code(code);
                     }
+                    // End offsets come from the log, as in Kafka: the current epoch ends at the
+                    // log end offset, an older one where the next began. Not the high watermark:
+                    // a leader that was paused and has not yet learnt it was deposed has a high
+                    // watermark below records its epoch wrote and the next leader committed,
+                    // which consumers may have read ("truncation detected" where there is none).
+                    // A consumer never reads above the high watermark, so no end is too high.
                     if op.leader_epoch == p.leader_epoch() {
-                        // The current epoch ends at the log end (what a consumer may read up
-                        // to is bounded by the high watermark).
                         return r
                             .with_leader_epoch(p.leader_epoch())
-                            .with_end_offset(p.high_watermark());
+                            .with_end_offset(p.log.log_end_offset());
+                    }
+                    if op.leader_epoch > p.leader_epoch() {
+                        // Records of a later epoch than ours exist: another node leads now.
+                        return r.with_error_code(ResponseError::NotLeaderOrFollower.code());
                     }
                     match p.log.end_offset_for_epoch(op.leader_epoch) {
-                        Some((epoch, end)) => r
-                            .with_leader_epoch(epoch)
-                            .with_end_offset(end.min(p.high_watermark())),
+                        Some((epoch, end)) => r.with_leader_epoch(epoch).with_end_offset(end),
                         None => r,
                     }
                 })
