@@ -5,6 +5,7 @@ per-partition production order, wherever the partition leaders are."""
 import json
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -195,3 +196,45 @@ def test_clients_rf3_round_trip_exact_bytes_with_kcat_confluent_kafka_python_and
                 f"{len(got[p])} records, expected {len(expected[p])}; first difference at index "
                 f"{next((i for i, (a, b) in enumerate(zip(got[p], expected[p])) if a != b), min(len(got[p]), len(expected[p])))}"
             )
+
+
+def test_a_position_past_the_end_is_out_of_range_on_a_replicated_partition(cluster):
+    """A leader confirms with a quorum that it still leads before it answers OFFSET_OUT_OF_RANGE (a deposed
+    leader answers NOT_LEADER_OR_FOLLOWER instead); a leader that does lead must still say out of range, so a
+    consumer with auto.offset.reset=error gets _AUTO_OFFSET_RESET and one with `earliest` reads from 0."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    from conftest import consumer_config
+
+    topic = unique_topic("oor")
+    create_topic(cluster, topic, partitions=1)
+    acked, errors = produce_all(cluster.bootstrap, topic, [(0, None, f"v{i}".encode()) for i in range(5)])
+    assert errors == [] and len(acked) == 5
+
+    c = Consumer(consumer_config(cluster.bootstrap))
+    try:
+        c.assign([TopicPartition(topic, 0, 1000)])
+        seen = None
+        deadline = time.monotonic() + 30
+        while seen is None and time.monotonic() < deadline:
+            for m in c.consume(num_messages=10, timeout=0.5):
+                if m.error() is not None and m.error().code() != KafkaError._PARTITION_EOF:
+                    seen = m.error()
+        assert seen is not None, "no error for a position past the end within 30 s"
+        assert seen.code() == KafkaError._AUTO_OFFSET_RESET, seen
+        assert "out of range" in seen.str().lower(), seen
+    finally:
+        c.close()
+
+    c = Consumer(consumer_config(cluster.bootstrap, **{"auto.offset.reset": "earliest"}))
+    try:
+        c.assign([TopicPartition(topic, 0, 1000)])
+        values = []
+        deadline = time.monotonic() + 30
+        while len(values) < 5 and time.monotonic() < deadline:
+            for m in c.consume(num_messages=10, timeout=0.5):
+                if m.error() is None:
+                    values.append(m.value())
+        assert values == [f"v{i}".encode() for i in range(5)]
+    finally:
+        c.close()

@@ -30,8 +30,17 @@ fn partition_error(index: i32, code: i16) -> PartitionData {
         .with_records(Some(Bytes::new()))
 }
 
-/// Reads every requested partition once; returns the response and the bytes it carries.
-fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchResponse, usize, bool) {
+/// A replicated partition answered OFFSET_OUT_OF_RANGE: where in the response, and its replica.
+type OutOfRange = (usize, usize, Arc<riffle_replication::PartitionReplica>);
+
+/// Reads every requested partition once; returns the response, the bytes it carries, whether
+/// any partition has an error, and the replicated partitions answered OFFSET_OUT_OF_RANGE.
+fn read_once(
+    broker: &Broker,
+    version: i16,
+    req: &FetchRequest,
+) -> (FetchResponse, usize, bool, Vec<OutOfRange>) {
+    let mut out_of_range = Vec::new();
     let mut total = 0usize;
     let max_bytes = if version >= 3 {
         req.max_bytes.max(0) as usize
@@ -112,6 +121,9 @@ fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchRespons
                     saw_error = true;
                     pd.error_code = storage_error_code(&e);
                     pd.records = Some(Bytes::new());
+                    if let Some(r) = &p.replica {
+                        out_of_range.push((responses.len(), partitions.len(), r.clone()));
+                    }
                 }
                 Err(e) => {
                     tracing::error!(topic = %p.topic, partition = p.index, "fetch read failed: {e}");
@@ -133,6 +145,7 @@ fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchRespons
         FetchResponse::default().with_responses(responses),
         total,
         saw_error,
+        out_of_range,
     )
 }
 
@@ -165,8 +178,9 @@ pub fn handle(broker: Arc<Broker>, version: i16, req: FetchRequest) -> Reply {
             let notified = broker.hw_notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (resp, total, saw_error) = read_once(&broker, version, &req);
+            let (mut resp, total, saw_error, out_of_range) = read_once(&broker, version, &req);
             if total >= min_bytes || saw_error || tokio::time::Instant::now() >= deadline {
+                confirm_out_of_range(&mut resp, out_of_range).await;
                 return ResponseKind::Fetch(resp);
             }
             tokio::select! {
@@ -175,4 +189,34 @@ pub fn handle(broker: Arc<Broker>, version: i16, req: FetchRequest) -> Reply {
             }
         }
     }))
+}
+
+/// How long a leader spends confirming, with a quorum, that it still leads before it tells a
+/// consumer its position is out of range.
+const CONFIRM_LEADERSHIP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A consumer's position comes from records it read, which a majority has; so a replicated
+/// partition's leader whose log ends below it has been deposed without knowing yet (paused, or
+/// cut off). Before answering OFFSET_OUT_OF_RANGE (which makes a consumer reset its position)
+/// the leader confirms its leadership with a quorum; when it cannot, the answer is
+/// NOT_LEADER_OR_FOLLOWER and the client finds the real leader.
+async fn confirm_out_of_range(resp: &mut FetchResponse, out_of_range: Vec<OutOfRange>) {
+    for (t, p, replica) in out_of_range {
+        let confirmed = tokio::time::timeout(
+            CONFIRM_LEADERSHIP_TIMEOUT,
+            replica.raft().ensure_linearizable(),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if !confirmed {
+            if let Some(pd) = resp
+                .responses
+                .get_mut(t)
+                .and_then(|r| r.partitions.get_mut(p))
+            {
+                tracing::info!(partition = pd.partition_index, "fetch out of range on a leader that could not confirm its leadership: answering NOT_LEADER_OR_FOLLOWER");
+                pd.error_code = ResponseError::NotLeaderOrFollower.code();
+            }
+        }
+    }
 }
