@@ -7,39 +7,20 @@ use riffle_broker::group::OffsetToCommit;
 use riffle_broker::lag::{consumer_lag, total_lag, PartitionLag};
 use riffle_broker::state::{now_ms, Broker};
 use riffle_config::BrokerConfig;
-use riffle_protocol::kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+
+mod batches;
 
 fn batch(records: i64) -> bytes::BytesMut {
-    let recs: Vec<Record> = (0..records)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            sequence: -1,
-            timestamp: now_ms(),
-            key: Some(bytes::Bytes::from(format!("k{i}"))),
-            value: Some(bytes::Bytes::from_static(b"v")),
-            headers: Default::default(),
+    let recs: Vec<_> = (0..records)
+        .map(|i| {
+            batches::record(
+                i,
+                Some(bytes::Bytes::from(format!("k{i}"))),
+                bytes::Bytes::from_static(b"v"),
+            )
         })
         .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &recs,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf
+    batches::encode(&recs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

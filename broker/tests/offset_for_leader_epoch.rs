@@ -15,38 +15,13 @@ use riffle_broker::api::offset_for_leader_epoch;
 use riffle_broker::state::{now_ms, Broker};
 use riffle_config::BrokerConfig;
 
+mod batches;
+
 fn three_records() -> bytes::BytesMut {
-    use riffle_protocol::kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-    let recs: Vec<Record> = (0..3)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            sequence: -1,
-            timestamp: now_ms(),
-            key: None,
-            value: Some(bytes::Bytes::from(format!("v{i}"))),
-            headers: Default::default(),
-        })
+    let recs: Vec<_> = (0..3)
+        .map(|i| batches::record(i, None, bytes::Bytes::from(format!("v{i}"))))
         .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &recs,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf
+    batches::encode(&recs)
 }
 
 fn ask(broker: &Broker, current_leader_epoch: i32, leader_epoch: i32) -> (i16, i32, i64) {

@@ -12,43 +12,28 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{ProduceRequest, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use riffle_broker::api::{produce, Reply};
-use riffle_broker::state::{now_ms, Broker};
+use riffle_broker::state::Broker;
 use riffle_config::BrokerConfig;
-use riffle_protocol::kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use riffle_protocol::kafka_protocol::records::Record;
+
+mod batches;
 
 const PRODUCER_ID: i64 = 4000;
 
 fn idempotent_batch(first_sequence: i32, records: i32) -> bytes::Bytes {
-    let recs: Vec<Record> = (0..records)
+    let recs: Vec<_> = (0..records)
         .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
             producer_id: PRODUCER_ID,
             producer_epoch: 0,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
             sequence: first_sequence + i,
-            timestamp: now_ms(),
-            key: None,
-            value: Some(bytes::Bytes::from(format!("v{}", first_sequence + i))),
-            headers: Default::default(),
+            ..batches::record(
+                i64::from(i),
+                None,
+                bytes::Bytes::from(format!("v{}", first_sequence + i)),
+            )
         })
         .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &recs,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    batches::encode(&recs).freeze()
 }
 
 async fn produce_once(
