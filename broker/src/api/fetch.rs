@@ -201,14 +201,15 @@ const CONFIRM_LEADERSHIP_TIMEOUT: Duration = Duration::from_secs(2);
 /// the leader confirms its leadership with a quorum; when it cannot, the answer is
 /// NOT_LEADER_OR_FOLLOWER and the client finds the real leader.
 async fn confirm_out_of_range(resp: &mut FetchResponse, out_of_range: Vec<OutOfRange>) {
-    for (t, p, replica) in out_of_range {
-        let confirmed = tokio::time::timeout(
+    let confirmed = futures::future::join_all(out_of_range.iter().map(|(_, _, replica)| {
+        tokio::time::timeout(
             CONFIRM_LEADERSHIP_TIMEOUT,
             replica.raft().ensure_linearizable(),
         )
-        .await
-        .is_ok_and(|r| r.is_ok());
-        if !confirmed {
+    }))
+    .await;
+    for ((t, p, _), confirmed) in out_of_range.into_iter().zip(confirmed) {
+        if !confirmed.is_ok_and(|r| r.is_ok()) {
             if let Some(pd) = resp
                 .responses
                 .get_mut(t)
